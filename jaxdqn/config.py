@@ -1,0 +1,340 @@
+"""Configuration: one frozen dataclass per concern, validated once, and the presets.
+
+Every field's docstring becomes its `--help` text (tyro). Flags are flat (`--batch-size`, not
+`--replay.batch-size`). Units are stated per field: *frames* are emulator frames, *agent steps*
+are decisions per environment (one agent step = `frame_skip` frames on Atari, 1 elsewhere), and
+*updates* are gradient steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from typing import Literal
+
+import tyro
+
+from jaxdqn.losses import LOSS_KINDS, TD_ERRORS
+from jaxdqn.policies import POLICIES
+
+ATARI_FRAME_SKIP = 4
+
+
+def _fail(field: str, value, allowed: str) -> None:
+    raise ValueError(f"{field}={value!r} is invalid: {allowed}")
+
+
+def _check_int(field: str, value, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        _fail(field, value, f"must be an integer >= {minimum}")
+
+
+def _check_range(field: str, value, lo: float, hi: float, *, lo_open=False) -> None:
+    ok = isinstance(value, (int, float)) and math.isfinite(value)
+    ok = ok and (value > lo if lo_open else value >= lo) and value <= hi
+    if not ok:
+        _fail(field, value, f"must be a finite number in {'(' if lo_open else '['}{lo}, {hi}]")
+
+
+def is_atari(env_id: str) -> bool:
+    """Atari games in envpool are the `*-v5` ids backed by ALE."""
+    import envpool.registration as reg
+
+    spec = reg.registry.specs.get(env_id)
+    return spec is not None and "atari" in str(spec[0]).lower()
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvConfig:
+    env_id: str = "Assault-v5"
+    """envpool task id, e.g. Assault-v5, Breakout-v5, CartPole-v1."""
+    num_seeds: int = 1
+    """Independent training runs trained side by side (vmapped) in one process."""
+    envs_per_seed: int = 4
+    """Parallel environments per seed; the replay ratio is kept whatever this is."""
+    seed: int = 0
+    """Seed of the first run; run i uses seed + i (network init, exploration, env seeds)."""
+    max_episode_steps: int | None = None
+    """Truncate a game after this many agent steps (None: envpool's default, 27,000 agent
+    steps = 108,000 frames on Atari, 500 on CartPole-v1)."""
+    noop_max: int = 30
+    """Atari: up to this many no-op actions at the start of every game (Mnih et al. 2015)."""
+    episodic_life: bool = True
+    """Atari, training only: a lost life ends the episode for learning (discount 0); the
+    reported game score still sums all lives."""
+    reward_clip: bool = True
+    """Atari, training only: learn from sign(reward) in {-1, 0, +1}; scores stay unclipped."""
+    repeat_action_probability: float = 0.0
+    """Atari sticky actions (0.25 in Machado et al. 2018 / Dopamine; 0 in Mnih et al. 2015)."""
+    num_threads: int = 0
+    """envpool worker threads (0: one per core)."""
+
+    def __post_init__(self):
+        import envpool
+
+        known = envpool.list_all_envs()
+        if self.env_id not in known:
+            close = difflib.get_close_matches(self.env_id, known, n=5, cutoff=0.6)
+            hint = f" Close matches: {', '.join(close)}." if close else ""
+            _fail("env_id", self.env_id, f"not an envpool task.{hint}")
+        _check_int("num_seeds", self.num_seeds, 1)
+        _check_int("envs_per_seed", self.envs_per_seed, 1)
+        _check_int("seed", self.seed, 0)
+        if self.max_episode_steps is not None:
+            _check_int("max_episode_steps", self.max_episode_steps, 1)
+        _check_int("noop_max", self.noop_max, 0)
+        _check_int("num_threads", self.num_threads, 0)
+        _check_range("repeat_action_probability", self.repeat_action_probability, 0.0, 1.0)
+
+    @property
+    def atari(self) -> bool:
+        return is_atari(self.env_id)
+
+    @property
+    def frame_skip(self) -> int:
+        return ATARI_FRAME_SKIP if self.atari else 1
+
+    @property
+    def num_envs(self) -> int:
+        return self.num_seeds * self.envs_per_seed
+
+
+@dataclasses.dataclass(frozen=True)
+class ReplayConfig:
+    replay_capacity: int = 1_000_000
+    """Transitions kept per seed (the most recent; oldest dropped). Nature: 1M."""
+    batch_size: int = 32
+    """Transitions per gradient update. Nature: 32."""
+
+    def __post_init__(self):
+        _check_int("replay_capacity", self.replay_capacity, 1)
+        _check_int("batch_size", self.batch_size, 1)
+        if self.batch_size > self.replay_capacity:
+            _fail(
+                "batch_size",
+                self.batch_size,
+                f"must be <= replay_capacity ({self.replay_capacity})",
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentConfig:
+    network: Literal["nature", "mlp"] = "nature"
+    """Q-network: nature (Mnih et al. 2015 CNN, image observations) or mlp (vector obs)."""
+    hidden: tuple[int, ...] = (128, 128)
+    """Hidden layer widths of the mlp network."""
+    loss: Literal["q", "double_q"] = "q"
+    """TD target: q (max-Q over the target network) or double_q (van Hasselt et al. 2016)."""
+    td_loss: Literal["huber", "mse"] = "huber"
+    """Loss on the TD error: huber (δ=1, the error clipping of Mnih et al. 2015) or mse."""
+    gamma: float = 0.99
+    """Discount factor γ in [0, 1]."""
+    policy: Literal["epsilon", "boltzmann"] = "epsilon"
+    """Exploration: epsilon (ε-greedy) or boltzmann (softmax of Q/τ)."""
+    epsilon_start: float = 1.0
+    """ε at the first learning step."""
+    epsilon_end: float = 0.1
+    """ε after exploration_steps (Nature: 0.1)."""
+    temperature_start: float = 5.0
+    """Boltzmann τ at the first learning step (τ=5 is near-uniform for typical Q gaps)."""
+    temperature_end: float = 0.1
+    """Boltzmann τ after exploration_steps (near-greedy)."""
+    exploration_steps: int = 250_000
+    """Agent steps over which ε (or τ) decays linearly, counted from the start of the run.
+    Nature: 1M frames = 250,000 agent steps."""
+    optimizer: Literal["adam", "rmsprop"] = "adam"
+    """adam (modern reproductions) or rmsprop (centred, as DeepMind's DQN; decay 0.95)."""
+    learning_rate: float = 1e-4
+    """Optimiser step size (Adam 1e-4 as CleanRL/Dopamine-JAX; Nature RMSProp 2.5e-4)."""
+    optimizer_eps: float = 1.5e-4
+    """ε of Adam (1.5e-4 as Rainbow/Dopamine) or RMSProp (0.01 in Nature)."""
+    max_grad_norm: float = 10.0
+    """Clip gradients to this global norm (<= 0 disables)."""
+    target_update: Literal["hard", "polyak"] = "hard"
+    """Target network: hard copy every target_update_period updates, or polyak averaging."""
+    target_update_period: int = 10_000
+    """Parameter updates between hard target syncs (Nature Extended Data Table 1 counts
+    updates: 10,000 updates = 40,000 agent steps at train_freq 4)."""
+    polyak_rate: float = 0.005
+    """Polyak averaging rate per update: target ← (1-rate)·target + rate·online."""
+
+    def __post_init__(self):
+        if self.network not in ("nature", "mlp"):
+            _fail("network", self.network, "one of nature, mlp")
+        if self.loss not in TD_ERRORS:
+            _fail("loss", self.loss, f"one of {', '.join(TD_ERRORS)}")
+        if self.td_loss not in LOSS_KINDS:
+            _fail("td_loss", self.td_loss, f"one of {', '.join(LOSS_KINDS)}")
+        if self.policy not in POLICIES:
+            _fail("policy", self.policy, f"one of {', '.join(POLICIES)}")
+        if self.optimizer not in ("adam", "rmsprop"):
+            _fail("optimizer", self.optimizer, "one of adam, rmsprop")
+        if self.target_update not in ("hard", "polyak"):
+            _fail("target_update", self.target_update, "one of hard, polyak")
+        if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):
+            _fail("hidden", self.hidden, "a non-empty tuple of positive integers")
+        _check_range("gamma", self.gamma, 0.0, 1.0)
+        _check_range("epsilon_start", self.epsilon_start, 0.0, 1.0)
+        _check_range("epsilon_end", self.epsilon_end, 0.0, 1.0)
+        _check_range("temperature_start", self.temperature_start, 0.0, math.inf, lo_open=True)
+        _check_range("temperature_end", self.temperature_end, 0.0, math.inf, lo_open=True)
+        _check_int("exploration_steps", self.exploration_steps, 1)
+        _check_range("learning_rate", self.learning_rate, 0.0, math.inf, lo_open=True)
+        _check_range("optimizer_eps", self.optimizer_eps, 0.0, math.inf, lo_open=True)
+        _check_range("max_grad_norm", self.max_grad_norm, -math.inf, math.inf)
+        _check_int("target_update_period", self.target_update_period, 1)
+        _check_range("polyak_rate", self.polyak_rate, 0.0, 1.0, lo_open=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    total_frames: int = 40_000_000
+    """Frames per seed (40M frames = 10M agent steps on Atari; on CartPole frames = steps)."""
+    learning_starts: int = 50_000
+    """Agent steps per seed of uniformly random play that fill the replay before learning
+    (Nature "replay start size": 50,000)."""
+    train_freq: int = 4
+    """Agent steps per seed between gradient updates (Nature "update frequency": 4). With E
+    envs per seed, E/train_freq updates follow each vector env step (or one update every
+    train_freq/E env steps): the replay ratio is the paper's whatever E is."""
+    chunk_iterations: int = 250
+    """Iterations per jitted chunk (one iteration = env steps + one update); progress, logs
+    and checkpoints happen between chunks."""
+    unroll: int = 1
+    """lax.scan unroll of the learning chunk (CPU conv gradients are much faster unrolled;
+    see DESIGN.md). 1 = rolled."""
+    run_dir: str = "runs"
+    """Parent folder of run directories."""
+    run_name: str | None = None
+    """Run directory name under run_dir (default: <env>-<policy>-<timestamp>)."""
+    progress: bool = True
+    """Show a live progress display between chunks."""
+
+    def __post_init__(self):
+        _check_int("total_frames", self.total_frames, 1)
+        _check_int("learning_starts", self.learning_starts, 0)
+        _check_int("train_freq", self.train_freq, 1)
+        _check_int("chunk_iterations", self.chunk_iterations, 1)
+        _check_int("unroll", self.unroll, 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """A DQN run: environment, replay, agent and training settings."""
+
+    env: tyro.conf.OmitArgPrefixes[EnvConfig] = dataclasses.field(default_factory=EnvConfig)
+    replay: tyro.conf.OmitArgPrefixes[ReplayConfig] = dataclasses.field(
+        default_factory=ReplayConfig
+    )
+    agent: tyro.conf.OmitArgPrefixes[AgentConfig] = dataclasses.field(default_factory=AgentConfig)
+    train: tyro.conf.OmitArgPrefixes[TrainConfig] = dataclasses.field(default_factory=TrainConfig)
+
+    def __post_init__(self):
+        e, r, t = self.env, self.replay, self.train
+        if r.replay_capacity < e.envs_per_seed:
+            _fail(
+                "replay_capacity",
+                r.replay_capacity,
+                f"must be >= envs_per_seed ({e.envs_per_seed})",
+            )
+        if t.learning_starts < r.batch_size:
+            _fail(
+                "learning_starts",
+                t.learning_starts,
+                f"must be >= batch_size ({r.batch_size}) so the first update has a full batch",
+            )
+        if t.learning_starts > r.replay_capacity + e.envs_per_seed:
+            pass  # allowed: the buffer simply fills and starts overwriting before learning
+        n, f = e.envs_per_seed, t.train_freq
+        if n % f and f % n:
+            _fail(
+                "train_freq",
+                f,
+                f"must divide envs_per_seed ({n}) or be a multiple of it, so that every "
+                "iteration does whole env steps and whole updates",
+            )
+        if self.total_steps <= self.learning_starts_rounded:
+            _fail(
+                "total_frames",
+                t.total_frames,
+                f"must exceed learning_starts × frame_skip ({t.learning_starts * e.frame_skip})",
+            )
+        if self.agent.network == "nature" and not e.atari:
+            _fail("network", "nature", f"needs image observations; {e.env_id} is not Atari")
+
+    # Derived quantities (never written back).
+    @property
+    def env_steps_per_iteration(self) -> int:
+        """Vector env steps per iteration (each is envs_per_seed agent steps per seed)."""
+        return max(1, self.train.train_freq // self.env.envs_per_seed)
+
+    @property
+    def updates_per_iteration(self) -> int:
+        return max(1, self.env.envs_per_seed // self.train.train_freq)
+
+    @property
+    def agent_steps_per_iteration(self) -> int:
+        return self.env_steps_per_iteration * self.env.envs_per_seed
+
+    @property
+    def total_steps(self) -> int:
+        """Agent steps per seed requested by total_frames."""
+        return self.train.total_frames // self.env.frame_skip
+
+    @property
+    def learning_starts_rounded(self) -> int:
+        """learning_starts rounded up to whole vector env steps."""
+        n = self.env.envs_per_seed
+        return -(-self.train.learning_starts // n) * n
+
+    @property
+    def warmup_env_steps(self) -> int:
+        return self.learning_starts_rounded // self.env.envs_per_seed
+
+    @property
+    def num_chunks(self) -> int:
+        """Learning chunks; the budget is rounded up to whole chunks (announced at start)."""
+        steps = self.total_steps - self.learning_starts_rounded
+        per_chunk = self.agent_steps_per_iteration * self.train.chunk_iterations
+        return -(-steps // per_chunk)
+
+    @property
+    def total_steps_rounded(self) -> int:
+        per_chunk = self.agent_steps_per_iteration * self.train.chunk_iterations
+        return self.learning_starts_rounded + self.num_chunks * per_chunk
+
+
+def nature() -> Config:
+    """Mnih et al. 2015 (Nature), Extended Data Table 1, on Assault; Adam instead of RMSProp."""
+    return Config()
+
+
+def cartpole() -> Config:
+    """Small settings that learn CartPole-v1 in about a minute on 2 CPU cores."""
+    return Config(
+        env=EnvConfig(env_id="CartPole-v1", num_seeds=1, envs_per_seed=1),
+        replay=ReplayConfig(replay_capacity=50_000, batch_size=64),
+        agent=AgentConfig(
+            network="mlp",
+            hidden=(128, 128),
+            gamma=0.99,
+            epsilon_end=0.01,
+            exploration_steps=20_000,
+            temperature_start=5.0,
+            temperature_end=0.05,
+            learning_rate=5e-4,
+            optimizer_eps=1e-8,
+            target_update_period=250,
+            td_loss="mse",
+        ),
+        train=TrainConfig(
+            total_frames=100_000,
+            learning_starts=1_000,
+            train_freq=1,
+            chunk_iterations=1_000,
+        ),
+    )
+
+
+PRESETS = {"nature": nature, "cartpole": cartpole}

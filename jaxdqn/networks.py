@@ -1,0 +1,46 @@
+"""Q-networks (flax.linen). Each maps observations to Q-values `[..., A]` in float32."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+
+class NatureQNetwork(nn.Module):
+    """The Atari CNN of Mnih et al. 2015 (Nature), Methods "Model architecture".
+
+    Input: uint8 frames in envpool's layout `[..., 4, 84, 84]` (stack, height, width).
+    Conv 32×8×8 stride 4 → conv 64×4×4 stride 2 → conv 64×3×3 stride 1 → dense 512 → dense A,
+    ReLU between, VALID padding (84 → 20 → 9 → 7).
+    """
+
+    num_actions: int
+
+    @nn.compact
+    def __call__(self, obs: jnp.ndarray) -> jnp.ndarray:
+        # Observations stay uint8 in replay (4× less memory); scale here, once, on the device.
+        x = obs.astype(jnp.float32) / 255.0
+        # envpool gives channels first; flax convolutions want channels last.
+        x = jnp.moveaxis(x, -3, -1)  # [..., 84, 84, 4]
+        x = nn.relu(nn.Conv(32, (8, 8), strides=(4, 4), padding="VALID")(x))
+        x = nn.relu(nn.Conv(64, (4, 4), strides=(2, 2), padding="VALID")(x))
+        x = nn.relu(nn.Conv(64, (3, 3), strides=(1, 1), padding="VALID")(x))
+        x = x.reshape(x.shape[:-3] + (-1,))  # [..., 3136]
+        x = nn.relu(nn.Dense(512)(x))
+        return nn.Dense(self.num_actions)(x)
+
+
+class MLPQNetwork(nn.Module):
+    """A multilayer perceptron for vector observations `[..., D]` (e.g. CartPole)."""
+
+    num_actions: int
+    hidden: Sequence[int] = (128, 128)
+
+    @nn.compact
+    def __call__(self, obs: jnp.ndarray) -> jnp.ndarray:
+        x = obs.astype(jnp.float32)
+        for width in self.hidden:
+            x = nn.relu(nn.Dense(width)(x))
+        return nn.Dense(self.num_actions)(x)
