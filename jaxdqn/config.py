@@ -133,11 +133,11 @@ class AgentConfig:
     policy: Literal["epsilon", "boltzmann"] = "epsilon"
     """Exploration: epsilon (ε-greedy) or boltzmann (softmax of Q/τ)."""
     epsilon_start: float = 1.0
-    """ε at the first learning step."""
+    """ε at the start of the run (agent step 0)."""
     epsilon_end: float = 0.1
     """ε after exploration_steps (Nature: 0.1)."""
     temperature_start: float = 5.0
-    """Boltzmann τ at the first learning step (τ=5 is near-uniform for typical Q gaps)."""
+    """Boltzmann τ at the start of the run (τ=5 is near-uniform for typical Q gaps)."""
     temperature_end: float = 0.1
     """Boltzmann τ after exploration_steps (near-greedy)."""
     exploration_steps: int = 250_000

@@ -1,0 +1,154 @@
+"""The DQN agent: state, acting and learning, assembled from parts handed in by the caller.
+
+Mnih et al. 2015: act by an exploration policy on the online network's Q-values; learn by
+minimising the TD loss of a replayed batch against a target network that is synced every N
+updates (or Polyak-averaged).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import chex
+import flax.linen as nn
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxdqn.losses import TDErrorFn, td_loss
+from jaxdqn.replay import ReplayState
+
+Array = chex.Array
+Params = Any
+
+
+@flax.struct.dataclass
+class AgentState:
+    """Everything that changes as one seed's agent trains."""
+
+    params: Params
+    target_params: Params
+    opt_state: optax.OptState
+    steps: Array  # int32: agent steps taken (drives the ε / τ schedule)
+    updates: Array  # int32: parameter updates done (drives target syncs)
+    key: chex.PRNGKey
+
+
+class Agent(NamedTuple):
+    init: Callable[[chex.PRNGKey, Array], AgentState]
+    act: Callable[[AgentState, Array], tuple[AgentState, Array, Array]]
+    act_randomly: Callable[[AgentState, Array], tuple[AgentState, Array, Array]]
+    learn: Callable[[AgentState, ReplayState], tuple[AgentState, dict]]
+    q_values: Callable[[Params, Array], Array]
+
+
+def hard_target_update(period: int) -> Callable:
+    """Copy the online params into the target every `period` updates (Mnih et al. 2015)."""
+
+    def update(params, target_params, updates):
+        return optax.periodic_update(params, target_params, updates, period)
+
+    return update
+
+
+def polyak_target_update(rate: float) -> Callable:
+    """target ← (1 - rate)·target + rate·online after every update (Lillicrap et al. 2016)."""
+
+    def update(params, target_params, updates):
+        del updates
+        return optax.incremental_update(params, target_params, rate)
+
+    return update
+
+
+def make_agent(
+    network: nn.Module,
+    optimizer: optax.GradientTransformation,
+    td_error: TDErrorFn,
+    policy: Callable[[chex.PRNGKey, Array, Array], Array],
+    policy_schedule: optax.Schedule,
+    target_update: Callable,
+    sample: Callable,
+    batch_size: int,
+    num_actions: int,
+    loss_kind: str = "huber",
+) -> Agent:
+    """Builds a DQN agent from its parts.
+
+    Args:
+      network: flax module mapping observations `[..., *obs]` to Q-values `[..., A]`.
+      optimizer: optax transformation (gradient clipping included).
+      td_error: per-transition fn(q_tm1, a_tm1, r_t, discount_t, q_t_target, q_t_online).
+      policy: fn(key, q `[B, A]`, parameter) → actions `[B]` (ε-greedy, Boltzmann, …).
+      policy_schedule: optax schedule of the policy parameter (ε or τ) over agent steps.
+      target_update: fn(params, target_params, updates) → new target params.
+      sample: the replay's `sample(state, key, batch_size)`.
+      batch_size: transitions per update.
+      num_actions: size of the discrete action space.
+      loss_kind: "huber" or "mse".
+    """
+    td_loss(jnp.zeros((1,)), loss_kind)  # fail now, not at trace time, on an unknown kind
+
+    def init(key: chex.PRNGKey, example_obs: Array) -> AgentState:
+        init_key, key = jax.random.split(key)
+        params = network.init(init_key, example_obs)
+        return AgentState(
+            params=params,
+            # A copy, not the same buffers: donation rejects a buffer donated twice.
+            target_params=jax.tree_util.tree_map(jnp.array, params),
+            opt_state=optimizer.init(params),
+            steps=jnp.zeros((), jnp.int32),
+            updates=jnp.zeros((), jnp.int32),
+            key=key,
+        )
+
+    def act(state: AgentState, obs: Array) -> tuple[AgentState, Array, Array]:
+        """Actions `[E]` for observations `[E, *obs]`; returns (state, actions, ε or τ)."""
+        key, act_key = jax.random.split(state.key)
+        parameter = policy_schedule(state.steps)
+        q = network.apply(state.params, obs)
+        actions = policy(act_key, q, parameter)
+        state = state.replace(key=key, steps=state.steps + obs.shape[0])
+        return state, actions, parameter
+
+    def act_randomly(state: AgentState, obs: Array) -> tuple[AgentState, Array, Array]:
+        """Uniform random actions (replay warm-up, as in Mnih et al. 2015)."""
+        key, act_key = jax.random.split(state.key)
+        actions = jax.random.randint(act_key, (obs.shape[0],), 0, num_actions, jnp.int32)
+        state = state.replace(key=key, steps=state.steps + obs.shape[0])
+        return state, actions, policy_schedule(state.steps)
+
+    def loss_fn(params, target_params, batch):
+        q_tm1 = network.apply(params, batch.s_tm1)  # [B, A]
+        q_t_target = network.apply(target_params, batch.s_t)
+        # Only double-Q reads q_t_online; XLA drops this forward pass when it is unused.
+        q_t_online = jax.lax.stop_gradient(network.apply(params, batch.s_t))
+        td_errors = jax.vmap(td_error)(
+            q_tm1, batch.a_tm1, batch.r_t, batch.discount_t, q_t_target, q_t_online
+        )
+        loss = td_loss(td_errors, loss_kind)
+        return loss, jnp.mean(jnp.max(q_tm1, axis=-1))
+
+    def learn(state: AgentState, replay_state: ReplayState) -> tuple[AgentState, dict]:
+        """Samples a batch, takes one optimiser step, updates the target network."""
+        key, sample_key = jax.random.split(state.key)
+        batch = sample(replay_state, sample_key, batch_size)
+        (loss, mean_q), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            state.params, state.target_params, batch
+        )
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        num_updates = state.updates + 1
+        target_params = target_update(params, state.target_params, num_updates)
+        state = state.replace(
+            params=params,
+            target_params=target_params,
+            opt_state=opt_state,
+            updates=num_updates,
+            key=key,
+        )
+        return state, {"loss": loss, "mean_q": mean_q}
+
+    return Agent(init, act, act_randomly, learn, network.apply)

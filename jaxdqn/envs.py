@@ -1,0 +1,122 @@
+"""envpool pools, per-env seeds, and episode accounting (the real game score).
+
+envpool facts this module relies on (checked on envpool 1.2.5; tests/test_envs.py pins them):
+
+    step k:    terminated=True (life lost, info["terminated"]==0)      → discount 0 for learning
+    step k+1:  action ignored, reward 0, frame stack shifted by one     → first_t: not an experience
+    ...
+    step m:    terminated=True with info["terminated"]==1, or truncated → the game is over
+    step m+1:  first frame of a new game, reward 0, elapsed_step 0      → first_t: not an experience
+
+The score of a game is the sum of the unclipped `info["reward"]` over all its lives, closed only
+when the game is over. Truncation bootstraps (discount γ): the state was not terminal.
+"""
+
+from __future__ import annotations
+
+import chex
+import envpool
+import flax.struct
+import jax.numpy as jnp
+import numpy as np
+
+from jaxdqn.config import EnvConfig
+
+Array = chex.Array
+
+
+def env_seeds(base_seed: int, num_seeds: int, envs_per_seed: int) -> list[int]:
+    """Distinct env seeds: run seed s owns the stream SeedSequence(s), so no two run seeds share
+    env seeds (as consecutive integers would: seed 0's env 1 would be seed 1's env 0)."""
+    seeds = []
+    for s in range(base_seed, base_seed + num_seeds):
+        seeds.extend(int(x) for x in np.random.SeedSequence(s).generate_state(envs_per_seed) >> 1)
+    return seeds
+
+
+def make_env(
+    config: EnvConfig,
+    *,
+    evaluation: bool = False,
+    num_envs: int | None = None,
+    seeds: list[int] | None = None,
+):
+    """An envpool pool in sync mode (envs returned in env_id order), gymnasium API.
+
+    Training pools use the Atari learning settings (episodic life, clipped rewards); evaluation
+    pools play full games with raw rewards.
+    """
+    if num_envs is None:
+        num_envs = config.num_envs
+    if seeds is None:
+        seeds = env_seeds(config.seed, config.num_seeds, config.envs_per_seed)[:num_envs]
+    kwargs = dict(
+        env_type="gymnasium",
+        num_envs=num_envs,
+        batch_size=num_envs,
+        num_threads=config.num_threads,
+        seed=int(config.seed),
+        env_seed=list(seeds),
+    )
+    if config.max_episode_steps is not None:
+        kwargs["max_episode_steps"] = config.max_episode_steps
+    if config.atari:
+        kwargs.update(
+            img_height=84,
+            img_width=84,
+            gray_scale=True,
+            stack_num=4,
+            frame_skip=4,
+            noop_max=config.noop_max,
+            episodic_life=config.episodic_life and not evaluation,
+            reward_clip=config.reward_clip and not evaluation,
+            repeat_action_probability=config.repeat_action_probability,
+        )
+    return envpool.make(config.env_id, **kwargs)
+
+
+def game_reward(reward: Array, info: dict) -> Array:
+    """The unclipped reward of a step: envpool's `info["reward"]` on Atari, else the reward."""
+    return info["reward"] if "reward" in info else reward
+
+
+def game_over(terminated: Array, truncated: Array, info: dict) -> Array:
+    """True where the whole game ended (not just a life): a real terminal or a truncation."""
+    real_terminal = terminated
+    if "terminated" in info:  # Atari: `terminated` is also set at a life loss
+        real_terminal = terminated & (info["terminated"] == 1)
+    return real_terminal | truncated
+
+
+@flax.struct.dataclass
+class EpisodeStats:
+    """Running accounts of the game in progress, per env."""
+
+    score: Array  # [N] float32, unclipped score of the current game so far
+    length: Array  # [N] int32, agent steps of the current game so far
+
+
+def init_episode_stats(num_envs: int) -> EpisodeStats:
+    return EpisodeStats(
+        score=jnp.zeros((num_envs,), jnp.float32), length=jnp.zeros((num_envs,), jnp.int32)
+    )
+
+
+def update_episode_stats(
+    stats: EpisodeStats, reward: Array, done: Array, reset_step: Array
+) -> tuple[EpisodeStats, Array, Array]:
+    """Adds one step's unclipped reward; closes the game where `done`.
+
+    `reset_step` marks envpool's auto-reset step (the step after a game ended): it returns the
+    new game's first observation with reward 0 and is no decision, so it adds no length.
+
+    Returns:
+      (new stats, finished_score, finished_length): the finished game's score and length where
+      `done`, NaN / -1 elsewhere.
+    """
+    score = stats.score + reward
+    length = stats.length + jnp.where(reset_step, 0, 1)
+    finished_score = jnp.where(done, score, jnp.nan)
+    finished_length = jnp.where(done, length, -1)
+    new = EpisodeStats(score=jnp.where(done, 0.0, score), length=jnp.where(done, 0, length))
+    return new, finished_score, finished_length

@@ -1,0 +1,198 @@
+"""Run directories, metrics.jsonl, and the live console display between chunks."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import math
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+METRICS_FILE = "metrics.jsonl"
+CONFIG_FILE = "config.json"
+
+
+def versions() -> dict:
+    """Versions of the packages that decide a run's numbers."""
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("jax", "jaxlib", "flax", "optax", "chex", "numpy", "envpool"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def default_run_name(config) -> str:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    env = config.env.env_id.replace("/", "_")
+    return f"{env}-{config.agent.policy}-s{config.env.seed}-{stamp}"
+
+
+def make_run_dir(config) -> Path:
+    """Creates runs/<name>/; refuses to write over a run that already holds metrics."""
+    name = config.train.run_name or default_run_name(config)
+    path = Path(config.train.run_dir) / name
+    if (path / METRICS_FILE).exists():
+        raise FileExistsError(
+            f"run directory {path} already holds {METRICS_FILE}; pick another --run-name "
+            "or remove it"
+        )
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OSError(f"cannot create run directory {path}: {err.strerror}") from err
+    if not os.access(path, os.W_OK):
+        raise PermissionError(f"run directory {path} is not writable")
+    return path
+
+
+def _clean(x):
+    """JSON-safe floats: NaN/inf become null."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+class RunLogger:
+    """Writes config.json and metrics.jsonl in a run directory; shows progress on the console.
+
+    One metrics record per chunk per seed, with cleanrl's metric names:
+    `charts/episodic_return` (mean real game score of the games finished in the interval),
+    `charts/episodic_return_last`, `charts/episodes`, `losses/td_loss`, `losses/q_values`,
+    `charts/epsilon` or `charts/temperature`, `charts/SPS` (agent steps per second, all seeds).
+    """
+
+    def __init__(self, run_dir: str | os.PathLike, progress: bool = True):
+        self.run_dir = Path(run_dir)
+        self.progress_enabled = progress
+        self._progress = None
+        self._t0 = None
+
+    def start(self, config, total_frames: int) -> None:
+        record = {"config": dataclasses.asdict(config), "versions": versions()}
+        record["derived"] = {
+            "frame_skip": config.env.frame_skip,
+            "total_steps": config.total_steps_rounded,
+            "updates_per_iteration": config.updates_per_iteration,
+            "env_steps_per_iteration": config.env_steps_per_iteration,
+        }
+        (self.run_dir / CONFIG_FILE).write_text(json.dumps(record, indent=2, default=str))
+        self._metrics = open(self.run_dir / METRICS_FILE, "a", buffering=1)
+        self._t0 = time.time()
+        self._total_frames = total_frames
+        self._num_seeds = config.env.num_seeds
+        if self.progress_enabled:
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed:,.0f}/{task.total:,.0f} frames"),
+                TextColumn("{task.fields[sps]} SPS"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[scores]}"),
+                refresh_per_second=2,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(
+                "warm-up", total=total_frames, sps="-", scores="score -"
+            )
+        self.note(f"run directory: {self.run_dir}")
+
+    def note(self, message: str) -> None:
+        if self._progress is not None:
+            self._progress.console.print(message)
+        else:
+            print(message, flush=True)
+
+    def log_chunk(
+        self,
+        *,
+        steps,
+        frames,
+        new_games,
+        history,
+        loss,
+        mean_q,
+        parameter,
+        parameter_name,
+        elapsed,
+        phase,
+    ):
+        S = len(new_games)
+        steps_in_chunk = None
+        if getattr(self, "_last_steps", None) is not None:
+            steps_in_chunk = steps - self._last_steps
+        self._last_steps = steps
+        sps = (steps_in_chunk * S / elapsed) if steps_in_chunk and elapsed > 0 else None
+        now = time.time() - self._t0
+        latest = []
+        for s in range(S):
+            games = new_games[s]
+            all_scores = history.scores[s]
+            record = {
+                "seed": s,
+                "step": int(steps),
+                "frames": int(frames),
+                "phase": phase,
+                "time": round(now, 3),
+                "charts/episodic_return": _clean(np.mean(games)) if games else None,
+                "charts/episodic_return_last": _clean(all_scores[-1]) if all_scores else None,
+                "charts/episodes": len(games),
+                "charts/episodes_total": len(all_scores),
+                f"charts/{parameter_name}": _clean(parameter[s]),
+                "losses/td_loss": _clean(loss[s]) if loss is not None else None,
+                "losses/q_values": _clean(mean_q[s]) if mean_q is not None else None,
+                "charts/SPS": _clean(sps),
+            }
+            self._metrics.write(json.dumps(record) + "\n")
+            recent = all_scores[-10:]
+            latest.append(f"{np.mean(recent):.1f}" if recent else "-")
+        if self._progress is not None:
+            self._progress.update(
+                self._task,
+                completed=min(frames, self._total_frames),
+                description="warm-up" if phase == "warmup" else "learning",
+                sps=f"{sps:,.0f}" if sps else "-",
+                scores="score " + " ".join(latest),
+            )
+
+    def finish(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        if getattr(self, "_metrics", None) is not None:
+            self._metrics.close()
+            self._metrics = None
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
+    """All records of a run's metrics.jsonl; a malformed line is an error naming file and line."""
+    path = Path(run_dir) / METRICS_FILE
+    records = []
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{number}: malformed JSON ({err.msg})") from err
+    return records

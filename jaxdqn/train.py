@@ -1,0 +1,397 @@
+"""make_train: jitted chunks of env steps + updates, vmapped over seeds; and the host loop.
+
+One envpool pool of `num_seeds × envs_per_seed` envs is stepped through its XLA interface inside
+`lax.scan`; agent and replay states carry a leading seed axis and are vmapped. Each iteration of
+a learning chunk is `env_steps_per_iteration` vector env steps followed by
+`updates_per_iteration` updates, with no per-step condition (under vmap a batched `lax.cond`
+would run both branches, i.e. an update every step). Warm-up (uniform random play, no learning)
+is a separate compiled function chosen from Python.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import chex
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxdqn import envs as envs_lib
+from jaxdqn.agent import (
+    Agent,
+    AgentState,
+    hard_target_update,
+    make_agent,
+    polyak_target_update,
+)
+from jaxdqn.config import Config
+from jaxdqn.losses import TD_ERRORS
+from jaxdqn.networks import MLPQNetwork, NatureQNetwork
+from jaxdqn.policies import POLICIES
+from jaxdqn.replay import Replay, ReplayState, make_replay, replay_nbytes
+
+Array = chex.Array
+
+
+@flax.struct.dataclass
+class TrainState:
+    agent: AgentState  # every leaf [S, ...]
+    replay: ReplayState  # every leaf [S, ...]
+    obs: Array  # [S, E, *obs_shape], the latest observation
+    done: Array  # [S, E] bool: the last step ended a life or a game → next obs is first_t
+    stats: envs_lib.EpisodeStats  # [S, E]
+    handle: Array  # envpool XLA handle, threaded through every step to order them
+
+
+class Trainer(NamedTuple):
+    init: Callable[..., TrainState]
+    warmup: Callable[[TrainState, int], tuple[TrainState, dict]]
+    run: Callable[[TrainState], tuple[TrainState, dict]]
+    agent: Agent
+    replay: Replay
+    env: Any
+    config: Config
+
+
+# ----------------------------------------------------------------------------- components
+
+
+def make_network(config: Config, num_actions: int):
+    if config.agent.network == "nature":
+        return NatureQNetwork(num_actions)
+    return MLPQNetwork(num_actions, hidden=tuple(config.agent.hidden))
+
+
+def make_optimizer(config: Config) -> optax.GradientTransformation:
+    a = config.agent
+    if a.optimizer == "adam":
+        opt = optax.adam(a.learning_rate, eps=a.optimizer_eps)
+    else:  # DeepMind's DQN RMSProp: centred, squared-gradient momentum 0.95
+        opt = optax.rmsprop(a.learning_rate, decay=0.95, eps=a.optimizer_eps, centered=True)
+    if a.max_grad_norm > 0:
+        opt = optax.chain(optax.clip_by_global_norm(a.max_grad_norm), opt)
+    return opt
+
+
+def make_policy_schedule(config: Config) -> optax.Schedule:
+    a = config.agent
+    if a.policy == "boltzmann":
+        return optax.linear_schedule(a.temperature_start, a.temperature_end, a.exploration_steps)
+    return optax.linear_schedule(a.epsilon_start, a.epsilon_end, a.exploration_steps)
+
+
+def make_target_update(config: Config) -> Callable:
+    if config.agent.target_update == "polyak":
+        return polyak_target_update(config.agent.polyak_rate)
+    return hard_target_update(config.agent.target_update_period)
+
+
+def observation_spec(config: Config) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(obs shape, obs dtype, number of actions) of the configured env, from its spec."""
+    import envpool
+
+    spec = envpool.make_spec(config.env.env_id, **_spec_kwargs(config))
+    obs_space = spec.observation_space
+    return tuple(obs_space.shape), np.dtype(obs_space.dtype), int(spec.action_space.n)
+
+
+def _spec_kwargs(config: Config) -> dict:
+    if config.env.atari:
+        return dict(img_height=84, img_width=84, gray_scale=True, stack_num=4)
+    return {}
+
+
+# ----------------------------------------------------------------------------- memory
+
+
+def available_memory_bytes() -> tuple[int, str]:
+    """Free memory where the replay will live: device memory on an accelerator, else host."""
+    device = jax.devices()[0]
+    if device.platform != "cpu":
+        stats = device.memory_stats() or {}
+        if "bytes_limit" in stats:
+            return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0)), str(device)
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024, "host memory (MemAvailable)"
+    return 2**63 - 1, "unknown"
+
+
+def check_memory(config: Config, obs_shape, obs_dtype, headroom: float = 0.85) -> int:
+    """Raises before anything is allocated if the replay of all seeds cannot fit."""
+    e, r = config.env, config.replay
+    per_seed = replay_nbytes(r.replay_capacity, e.envs_per_seed, obs_shape, obs_dtype)
+    needed = per_seed * e.num_seeds
+    available, where = available_memory_bytes()
+    budget = int(available * headroom)
+    if needed > budget:
+        per_transition = per_seed / max(r.replay_capacity, 1)
+        fits = int(budget / e.num_seeds / per_transition) // e.envs_per_seed * e.envs_per_seed
+        raise ValueError(
+            f"replay_capacity={r.replay_capacity} does not fit: {e.num_seeds} seed(s) × "
+            f"{per_seed / 2**30:.2f} GiB = {needed / 2**30:.2f} GiB of replay, but {where} has "
+            f"{available / 2**30:.2f} GiB available (using at most {headroom:.0%}). "
+            f"The largest capacity that fits is about --replay-capacity {max(fits, 0)}."
+        )
+    return needed
+
+
+# ----------------------------------------------------------------------------- make_train
+
+
+def make_train(
+    config: Config,
+    *,
+    network=None,
+    td_error=None,
+    policy=None,
+    optimizer=None,
+    replay=None,
+) -> Trainer:
+    """Builds the jitted training functions. Any component may be replaced by the caller.
+
+    Returns:
+      Trainer(init, warmup, run, agent, replay, env, config): `init(keys=None)` resets the envs
+      and builds the state (keys `[S, 2]`, default PRNGKey(seed + i) for seed i);
+      `warmup(state, num_env_steps)` plays uniformly at random and fills the replay;
+      `run(state)` is one learning chunk. Both donate the state.
+    """
+    e, r, t = config.env, config.replay, config.train
+    S, E = e.num_seeds, e.envs_per_seed
+    obs_shape, obs_dtype, num_actions = observation_spec(config)
+
+    network = network or make_network(config, num_actions)
+    td_error = td_error or TD_ERRORS[config.agent.loss]
+    policy = policy or POLICIES[config.agent.policy][0]
+    optimizer = optimizer or make_optimizer(config)
+    replay = replay or make_replay(r.replay_capacity, E, obs_shape, obs_dtype)
+    agent = make_agent(
+        network=network,
+        optimizer=optimizer,
+        td_error=td_error,
+        policy=policy,
+        policy_schedule=make_policy_schedule(config),
+        target_update=make_target_update(config),
+        sample=replay.sample,
+        batch_size=r.batch_size,
+        num_actions=num_actions,
+        loss_kind=config.agent.td_loss,
+    )
+
+    env = envs_lib.make_env(e)
+    handle, _recv, _send, xla_step = env.xla()
+    gamma = config.agent.gamma
+
+    def init(keys: Array | None = None) -> TrainState:
+        if keys is None:
+            keys = jnp.stack([jax.random.PRNGKey(e.seed + i) for i in range(S)])
+        obs, _ = env.reset()
+        obs = jnp.asarray(obs).reshape((S, E) + obs_shape)
+        agent_state = jax.vmap(agent.init)(keys, obs)
+        replay_state = jax.vmap(lambda _: replay.init())(jnp.arange(S))
+        # The reset observation opens every column: first_t, so nothing pairs with it as s_t.
+        zeros_f = jnp.zeros((S, E), jnp.float32)
+        replay_state = jax.vmap(replay.add)(
+            replay_state, obs, jnp.zeros((S, E), jnp.int32), zeros_f, zeros_f,
+            jnp.ones((S, E), bool),
+        )  # fmt: skip
+        return TrainState(
+            agent=agent_state,
+            replay=replay_state,
+            obs=obs,
+            done=jnp.zeros((S, E), bool),
+            stats=jax.vmap(lambda _: envs_lib.init_episode_stats(E))(jnp.arange(S)),
+            handle=jnp.asarray(handle),
+        )
+
+    def env_step(state: TrainState, act_fn) -> tuple[TrainState, dict]:
+        """One vector env step for all seeds: act → env step → replay add → episode stats."""
+        agent_state, actions, parameter = jax.vmap(act_fn)(state.agent, state.obs)
+        handle, (obs, reward, terminated, truncated, info) = xla_step(
+            state.handle, actions.reshape(S * E)
+        )
+        split = lambda x: x.reshape((S, E) + x.shape[1:])  # noqa: E731
+        obs, reward, terminated, truncated = map(split, (obs, reward, terminated, truncated))
+        info = jax.tree_util.tree_map(split, info)
+        # Life loss and real terminals cut bootstrapping; truncation does not.
+        discount = gamma * (1.0 - terminated.astype(jnp.float32))
+        # The step after a life loss or a game end is not an experience (see envs.py).
+        first = state.done
+        replay_state = jax.vmap(replay.add)(state.replay, obs, actions, reward, discount, first)
+        over = envs_lib.game_over(terminated, truncated, info)
+        raw = envs_lib.game_reward(reward, info).astype(jnp.float32)
+        reset_step = first & ~(state.stats.length > 0)
+        stats, score, length = envs_lib.update_episode_stats(state.stats, raw, over, reset_step)
+        state = state.replace(
+            agent=agent_state,
+            replay=replay_state,
+            obs=obs,
+            done=terminated | truncated,
+            stats=stats,
+            handle=handle,
+        )
+        return state, {"score": score, "length": length, "parameter": parameter}
+
+    def warmup(state: TrainState, num_env_steps: int) -> tuple[TrainState, dict]:
+        def body(state, _):
+            return env_step(state, agent.act_randomly)
+
+        return jax.lax.scan(body, state, length=num_env_steps)
+
+    def iteration(state: TrainState, _) -> tuple[TrainState, dict]:
+        outs = []
+        for _ in range(config.env_steps_per_iteration):
+            state, out = env_step(state, agent.act)
+            outs.append(out)
+        losses = []
+        agent_state = state.agent
+        for _ in range(config.updates_per_iteration):
+            agent_state, learn_metrics = jax.vmap(agent.learn)(agent_state, state.replay)
+            losses.append(learn_metrics)
+        state = state.replace(agent=agent_state)
+        stack = lambda *xs: jnp.stack(xs)  # noqa: E731
+        metrics = jax.tree_util.tree_map(stack, *outs)
+        metrics.update(jax.tree_util.tree_map(lambda *xs: jnp.mean(jnp.stack(xs), 0), *losses))
+        return state, metrics
+
+    def run(state: TrainState) -> tuple[TrainState, dict]:
+        return jax.lax.scan(iteration, state, length=t.chunk_iterations, unroll=t.unroll)
+
+    warmup_jit = jax.jit(warmup, static_argnums=1, donate_argnums=0)
+    run_jit = jax.jit(run, donate_argnums=0)
+    return Trainer(init, warmup_jit, run_jit, agent, replay, env, config)
+
+
+# ----------------------------------------------------------------------------- host loop
+
+
+@dataclasses.dataclass
+class SeedHistory:
+    """Host-side record of finished games, per seed."""
+
+    scores: list[list[float]]
+    lengths: list[list[int]]
+
+
+def _collect_games(metrics: dict, history: SeedHistory) -> list[list[float]]:
+    """Appends the games finished in a chunk, in time order; returns the new ones per seed."""
+    score = np.asarray(metrics["score"])  # [..., S, E]
+    length = np.asarray(metrics["length"])
+    S = score.shape[-2]
+    score = score.reshape(-1, S, score.shape[-1])
+    length = length.reshape(-1, S, length.shape[-1])
+    new = []
+    for s in range(S):
+        finished = ~np.isnan(score[:, s])
+        new_scores = score[:, s][finished].tolist()
+        history.scores[s].extend(new_scores)
+        history.lengths[s].extend(length[:, s][finished].tolist())
+        new.append(new_scores)
+    return new
+
+
+def train(config: Config, *, components: dict | None = None, logger=None) -> dict:
+    """Trains `config.env.num_seeds` seeds; logs per chunk; returns a summary.
+
+    Returns:
+      dict with "scores" (per seed, every finished game's score in order), "state" (the final
+      TrainState) and "steps" (agent steps per seed).
+    """
+    obs_shape, obs_dtype, _ = observation_spec(config)
+    check_memory(config, obs_shape, obs_dtype)
+    trainer = make_train(config, **(components or {}))
+    S = config.env.num_seeds
+    history = SeedHistory([[] for _ in range(S)], [[] for _ in range(S)])
+    frame_skip = config.env.frame_skip
+    total_steps = config.total_steps_rounded
+    if logger is not None:
+        logger.start(config, total_steps * frame_skip)
+        if total_steps != config.total_steps:
+            logger.note(
+                f"total_frames rounded up to whole chunks: {config.total_steps * frame_skip}"
+                f" → {total_steps * frame_skip} frames per seed"
+            )
+    state = trainer.init()
+    steps = 0
+    per_env_step = config.env.envs_per_seed
+
+    def report(metrics, new_games, elapsed, phase):
+        if logger is None:
+            return
+        parameter = np.asarray(metrics["parameter"]).reshape(-1, S)[-1]
+        loss = np.asarray(metrics["loss"]).mean(0) if "loss" in metrics else None
+        mean_q = np.asarray(metrics["mean_q"]).mean(0) if "mean_q" in metrics else None
+        logger.log_chunk(
+            steps=steps,
+            frames=steps * frame_skip,
+            new_games=new_games,
+            history=history,
+            loss=loss,
+            mean_q=mean_q,
+            parameter=parameter,
+            parameter_name="temperature" if config.agent.policy == "boltzmann" else "epsilon",
+            elapsed=elapsed,
+            phase=phase,
+        )
+
+    # Warm-up in pieces so that progress shows; at most two compiled lengths.
+    remaining = config.warmup_env_steps
+    piece = max(1, min(remaining, 5_000 // per_env_step))
+    while remaining > 0:
+        n = min(piece, remaining)
+        start = time.perf_counter()
+        state, metrics = trainer.warmup(state, n)
+        jax.block_until_ready(state.obs)
+        steps += n * per_env_step
+        remaining -= n
+        report(metrics, _collect_games(metrics, history), time.perf_counter() - start, "warmup")
+
+    per_chunk = config.agent_steps_per_iteration * config.train.chunk_iterations
+    for _ in range(config.num_chunks):
+        start = time.perf_counter()
+        state, metrics = trainer.run(state)
+        jax.block_until_ready(state.obs)
+        steps += per_chunk
+        new = _collect_games(metrics, history)
+        report(metrics, new, time.perf_counter() - start, "learn")
+        loss = np.asarray(metrics["loss"])
+        if not np.all(np.isfinite(loss)):
+            bad = sorted(set(np.nonzero(~np.isfinite(loss))[-1].tolist()))
+            raise FloatingPointError(f"non-finite TD loss at agent step {steps}, seed(s) {bad}")
+    if logger is not None:
+        logger.finish()
+    return {"scores": history.scores, "lengths": history.lengths, "state": state, "steps": steps}
+
+
+def mean_last(scores: list[float], n: int) -> float:
+    """Mean of the last n finished games (NaN if none)."""
+    tail = scores[-n:]
+    return float(np.mean(tail)) if tail else math.nan
+
+
+def run_experiment(config: Config, components: dict | None = None) -> dict:
+    """The host edge: checks memory, makes the run directory, trains with live progress."""
+    from jaxdqn.logging import RunLogger, make_run_dir
+
+    obs_shape, obs_dtype, _ = observation_spec(config)
+    check_memory(config, obs_shape, obs_dtype)  # before the run directory exists
+    run_dir = make_run_dir(config)
+    logger = RunLogger(run_dir, progress=config.train.progress)
+    try:
+        out = train(config, components=components, logger=logger)
+    finally:
+        logger.finish()
+    out["run_dir"] = run_dir
+    for s, scores in enumerate(out["scores"]):
+        tail = mean_last(scores, 20)
+        print(f"seed {s}: {len(scores)} games, mean score of the last 20: {tail:.1f}")
+    print(f"metrics: {run_dir / 'metrics.jsonl'}")
+    return out
