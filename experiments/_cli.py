@@ -1,4 +1,4 @@
-"""Shared command line for the experiment scripts: flat flags, clear errors."""
+"""Shared command line for the experiment scripts: flat flags, clear errors before any work."""
 
 from __future__ import annotations
 
@@ -13,9 +13,17 @@ from jaxdqn.config import Config  # noqa: E402
 
 
 def parse(default: Config, description: str, args: list[str] | None = None) -> Config:
-    """Parses flags over a preset; a bad value exits with a one-line error, not a traceback."""
+    """Parses flags over a preset and checks that the run fits in memory.
+
+    A bad value exits with status 2 and a one-line error naming it, not a traceback.
+    """
+    from jaxdqn.train import check_memory, observation_spec
+
     try:
-        return tyro.cli(Config, default=default, description=description, args=args)
+        config = tyro.cli(Config, default=default, description=description, args=args)
+        obs_shape, obs_dtype, _ = observation_spec(config)
+        check_memory(config, obs_shape, obs_dtype)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+    return config

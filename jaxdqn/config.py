@@ -31,7 +31,8 @@ def _check_int(field: str, value, minimum: int) -> None:
 
 
 def _check_range(field: str, value, lo: float, hi: float, *, lo_open=False) -> None:
-    ok = isinstance(value, (int, float)) and math.isfinite(value)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = ok and math.isfinite(value)
     ok = ok and (value > lo if lo_open else value >= lo) and value <= hi
     if not ok:
         _fail(field, value, f"must be a finite number in {'(' if lo_open else '['}{lo}, {hi}]")
@@ -147,6 +148,9 @@ class AgentConfig:
     """adam (modern reproductions) or rmsprop (centred, as DeepMind's DQN; decay 0.95)."""
     learning_rate: float = 1e-4
     """Optimiser step size (Adam 1e-4 as CleanRL/Dopamine-JAX; Nature RMSProp 2.5e-4)."""
+    learning_rate_end: Optional[float] = None
+    """If set, the learning rate decays linearly to this value over the run's updates
+    (None: constant)."""
     optimizer_eps: float = 1.5e-4
     """ε of Adam (1.5e-4 as Rainbow/Dopamine) or RMSProp (0.01 in Nature)."""
     max_grad_norm: float = 10.0
@@ -181,6 +185,8 @@ class AgentConfig:
         _check_range("temperature_end", self.temperature_end, 0.0, math.inf, lo_open=True)
         _check_int("exploration_steps", self.exploration_steps, 1)
         _check_range("learning_rate", self.learning_rate, 0.0, math.inf, lo_open=True)
+        if self.learning_rate_end is not None:
+            _check_range("learning_rate_end", self.learning_rate_end, 0.0, math.inf)
         _check_range("optimizer_eps", self.optimizer_eps, 0.0, math.inf, lo_open=True)
         _check_range("max_grad_norm", self.max_grad_norm, -math.inf, math.inf)
         _check_int("target_update_period", self.target_update_period, 1)
@@ -198,12 +204,14 @@ class TrainConfig:
     """Agent steps per seed between gradient updates (Nature "update frequency": 4). With E
     envs per seed, E/train_freq updates follow each vector env step (or one update every
     train_freq/E env steps): the replay ratio is the paper's whatever E is."""
-    chunk_iterations: int = 250
-    """Iterations per jitted chunk (one iteration = env steps + one update); progress, logs
-    and checkpoints happen between chunks."""
-    unroll: int = 1
-    """lax.scan unroll of the learning chunk (CPU conv gradients are much faster unrolled;
-    see DESIGN.md). 1 = rolled."""
+    chunk_iterations: int = 0
+    """Iterations per jitted chunk (one iteration = env steps + updates); progress, logs and
+    checkpoints happen between chunks. 0 = auto: 4 for the conv network on CPU, else 250."""
+    unroll: int = 0
+    """lax.scan unroll of the learning chunk. 0 = auto: fully unrolled for the conv network on
+    CPU (XLA CPU runs conv gradients ≈6× slower inside a loop; see BENCHMARKS.md), else 1."""
+    log_interval: int = 10_000
+    """Agent steps per seed between metrics records (rounded to whole chunks)."""
     run_dir: str = "runs"
     """Parent folder of run directories."""
     run_name: str | None = None
@@ -215,8 +223,9 @@ class TrainConfig:
         _check_int("total_frames", self.total_frames, 1)
         _check_int("learning_starts", self.learning_starts, 0)
         _check_int("train_freq", self.train_freq, 1)
-        _check_int("chunk_iterations", self.chunk_iterations, 1)
-        _check_int("unroll", self.unroll, 1)
+        _check_int("chunk_iterations", self.chunk_iterations, 0)
+        _check_int("unroll", self.unroll, 0)
+        _check_int("log_interval", self.log_interval, 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -265,6 +274,24 @@ class Config:
 
     # Derived quantities (never written back).
     @property
+    def conv_on_cpu(self) -> bool:
+        import jax
+
+        return self.agent.network != "mlp" and jax.default_backend() == "cpu"
+
+    @property
+    def chunk_iterations(self) -> int:
+        if self.train.chunk_iterations:
+            return self.train.chunk_iterations
+        return 4 if self.conv_on_cpu else 250
+
+    @property
+    def unroll(self) -> int:
+        if self.train.unroll:
+            return self.train.unroll
+        return self.chunk_iterations if self.conv_on_cpu else 1
+
+    @property
     def env_steps_per_iteration(self) -> int:
         """Vector env steps per iteration (each is envs_per_seed agent steps per seed)."""
         return max(1, self.train.train_freq // self.env.envs_per_seed)
@@ -296,12 +323,17 @@ class Config:
     def num_chunks(self) -> int:
         """Learning chunks; the budget is rounded up to whole chunks (announced at start)."""
         steps = self.total_steps - self.learning_starts_rounded
-        per_chunk = self.agent_steps_per_iteration * self.train.chunk_iterations
+        per_chunk = self.agent_steps_per_iteration * self.chunk_iterations
         return -(-steps // per_chunk)
 
     @property
+    def total_updates(self) -> int:
+        """Parameter updates per seed over the whole run."""
+        return self.num_chunks * self.chunk_iterations * self.updates_per_iteration
+
+    @property
     def total_steps_rounded(self) -> int:
-        per_chunk = self.agent_steps_per_iteration * self.train.chunk_iterations
+        per_chunk = self.agent_steps_per_iteration * self.chunk_iterations
         return self.learning_starts_rounded + self.num_chunks * per_chunk
 
 
@@ -333,6 +365,7 @@ def cartpole() -> Config:
             learning_starts=1_000,
             train_freq=1,
             chunk_iterations=1_000,
+            log_interval=1_000,
         ),
     )
 

@@ -76,6 +76,7 @@ class RunLogger:
         self.progress_enabled = progress
         self._progress = None
         self._t0 = None
+        self._metrics = None
 
     def start(self, config, total_frames: int) -> None:
         record = {"config": dataclasses.asdict(config), "versions": versions()}
@@ -90,6 +91,10 @@ class RunLogger:
         self._t0 = time.time()
         self._total_frames = total_frames
         self._num_seeds = config.env.num_seeds
+        self._interval = config.train.log_interval
+        self._next_log = self._interval
+        self._last_steps = 0
+        self._acc = None
         if self.progress_enabled:
             from rich.progress import (
                 BarColumn,
@@ -136,45 +141,84 @@ class RunLogger:
         elapsed,
         phase,
     ):
+        """Accumulates one chunk; writes a record per seed once `log_interval` steps passed
+        (and at a phase change), and refreshes the console display."""
         S = len(new_games)
-        steps_in_chunk = None
-        if getattr(self, "_last_steps", None) is not None:
-            steps_in_chunk = steps - self._last_steps
-        self._last_steps = steps
-        sps = (steps_in_chunk * S / elapsed) if steps_in_chunk and elapsed > 0 else None
-        now = time.time() - self._t0
-        latest = []
+        acc = self._acc
+        if acc is not None and acc["phase"] != phase:
+            self._flush()
+            acc = None
+        if acc is None:
+            acc = self._acc = {
+                "phase": phase,
+                "games": [[] for _ in range(S)],
+                "loss": [],
+                "mean_q": [],
+                "elapsed": 0.0,
+                "start_steps": self._last_steps,
+            }
         for s in range(S):
-            games = new_games[s]
-            all_scores = history.scores[s]
+            acc["games"][s].extend(new_games[s])
+        if loss is not None:
+            acc["loss"].append(loss)
+            acc["mean_q"].append(mean_q)
+        acc["elapsed"] += elapsed
+        acc.update(steps=steps, frames=frames, parameter=parameter, name=parameter_name)
+        acc["history"] = history
+        chunk_steps = steps - self._last_steps
+        self._last_steps = steps
+        if steps >= self._next_log:
+            self._flush()
+            while self._next_log <= steps:
+                self._next_log += self._interval
+        if self._progress is not None:
+            sps = chunk_steps * S / elapsed if elapsed > 0 else 0.0
+            latest = []
+            for s in range(S):
+                recent = history.scores[s][-10:]
+                latest.append(f"{np.mean(recent):.1f}" if recent else "-")
+            self._progress.update(
+                self._task,
+                completed=min(frames, self._total_frames),
+                description="warm-up" if phase == "warmup" else "learning",
+                sps=f"{sps:,.0f}",
+                scores="score " + " ".join(latest),
+            )
+
+    def _flush(self) -> None:
+        acc, self._acc = self._acc, None
+        if acc is None:
+            return
+        S = len(acc["games"])
+        steps_done = acc["steps"] - acc["start_steps"]
+        sps = steps_done * S / acc["elapsed"] if acc["elapsed"] > 0 else None
+        loss = np.mean(acc["loss"], axis=0) if acc["loss"] else None
+        mean_q = np.mean(acc["mean_q"], axis=0) if acc["mean_q"] else None
+        now = time.time() - self._t0
+        for s in range(S):
+            games = acc["games"][s]
+            all_scores = acc["history"].scores[s]
             record = {
                 "seed": s,
-                "step": int(steps),
-                "frames": int(frames),
-                "phase": phase,
+                "step": int(acc["steps"]),
+                "frames": int(acc["frames"]),
+                "phase": acc["phase"],
                 "time": round(now, 3),
                 "charts/episodic_return": _clean(np.mean(games)) if games else None,
                 "charts/episodic_return_last": _clean(all_scores[-1]) if all_scores else None,
                 "charts/episodes": len(games),
                 "charts/episodes_total": len(all_scores),
-                f"charts/{parameter_name}": _clean(parameter[s]),
+                f"charts/{acc['name']}": _clean(acc["parameter"][s]),
                 "losses/td_loss": _clean(loss[s]) if loss is not None else None,
                 "losses/q_values": _clean(mean_q[s]) if mean_q is not None else None,
                 "charts/SPS": _clean(sps),
             }
             self._metrics.write(json.dumps(record) + "\n")
-            recent = all_scores[-10:]
-            latest.append(f"{np.mean(recent):.1f}" if recent else "-")
-        if self._progress is not None:
-            self._progress.update(
-                self._task,
-                completed=min(frames, self._total_frames),
-                description="warm-up" if phase == "warmup" else "learning",
-                sps=f"{sps:,.0f}" if sps else "-",
-                scores="score " + " ".join(latest),
-            )
+        self._metrics.flush()
 
     def finish(self) -> None:
+        if getattr(self, "_metrics", None) is not None:
+            self._flush()
         if self._progress is not None:
             self._progress.stop()
             self._progress = None

@@ -15,10 +15,12 @@ each `add` overwrites the oldest row (circular write).
 
 Sampling is O(batch), not O(capacity): draw (column, age) uniformly among the held transitions
 and redraw the ones that start an episode — up to `max_draws` rounds, all drawn at once. Rejection
-keeps the draw exactly uniform over valid transitions; it only fails if all `max_draws` candidates
-of one batch element are episode starts, with probability p**max_draws for a fraction p of
-episode-start rows (p ≈ 0.05 on early CartPole → ≈1e-21 at 16 rounds). In that case the
-candidate's successor row is used instead (valid unless it is itself an episode start or absent).
+keeps the draw exactly uniform over valid transitions. If all `max_draws` candidates of one batch
+element are episode starts (probability p**max_draws for a fraction p of episode-start rows:
+p ≈ 0.05 on early CartPole → ≈1e-42 at 32 rounds), the column's newest valid transition is used,
+which each `add` tracks. A transition across an episode start is therefore never sampled while
+the drawn column holds any valid transition (`can_sample` counts row pairs, not valid pairs; a
+column made only of episode starts, i.e. one-step episodes, holds none).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class ReplayState:
     reward: Array  # [rows, num_envs] float32
     discount: Array  # [rows, num_envs] float32
     first: Array  # [rows, num_envs] bool
+    newest_valid: Array  # [num_envs] int32: newest row with first False (-1: none yet)
     cursor: Array  # int32 scalar: the next row to write
     count: Array  # int32 scalar: rows written so far, saturating at rows
 
@@ -74,7 +77,7 @@ def replay_nbytes(capacity: int, num_envs: int, obs_shape, obs_dtype) -> int:
     rows = capacity // num_envs + 1
     per_row = int(np.prod(obs_shape, dtype=np.int64)) * np.dtype(obs_dtype).itemsize
     per_row += 4 + 4 + 4 + 1  # action, reward, discount, first
-    return rows * num_envs * per_row + 8
+    return rows * num_envs * per_row + 4 * num_envs + 8
 
 
 def make_replay(
@@ -82,7 +85,7 @@ def make_replay(
     num_envs: int,
     obs_shape: tuple[int, ...],
     obs_dtype=jnp.uint8,
-    max_draws: int = 16,
+    max_draws: int = 32,
 ) -> Replay:
     """Builds a uniform replay buffer.
 
@@ -116,6 +119,7 @@ def make_replay(
             reward=jnp.zeros((rows, num_envs), jnp.float32),
             discount=jnp.zeros((rows, num_envs), jnp.float32),
             first=jnp.ones((rows, num_envs), jnp.bool_),
+            newest_valid=jnp.full((num_envs,), -1, jnp.int32),
             cursor=jnp.zeros((), jnp.int32),
             count=jnp.zeros((), jnp.int32),
         )
@@ -138,6 +142,7 @@ def make_replay(
             reward=state.reward.at[i].set(r_t.astype(jnp.float32)),
             discount=state.discount.at[i].set(discount_t.astype(jnp.float32)),
             first=state.first.at[i].set(first_t.astype(jnp.bool_)),
+            newest_valid=jnp.where(first_t, state.newest_valid, i),
             cursor=(i + 1) % rows,
             count=jnp.minimum(state.count + 1, rows),
         )
@@ -166,10 +171,9 @@ def make_replay(
         pick = jnp.argmax(valid, axis=0)  # first valid round (0 when none is)
         batch_index = jnp.arange(batch_size)
         row_t, column = rows_t[pick, batch_index], columns[pick, batch_index]
-        # Last resort (probability p**max_draws): step to the row after the episode start.
+        # Last resort (probability p**max_draws): the column's newest valid transition.
         none_valid = ~jnp.any(valid, axis=0)
-        newest = (state.cursor - 1) % rows
-        row_t = jnp.where(none_valid & (row_t != newest), (row_t + 1) % rows, row_t)
+        row_t = jnp.where(none_valid, state.newest_valid[column] % rows, row_t)
         row_tm1 = (row_t - 1) % rows
         return Transition(
             s_tm1=state.obs[row_tm1, column],

@@ -71,10 +71,13 @@ def make_network(config: Config, num_actions: int):
 
 def make_optimizer(config: Config) -> optax.GradientTransformation:
     a = config.agent
+    lr = a.learning_rate
+    if a.learning_rate_end is not None:
+        lr = optax.linear_schedule(a.learning_rate, a.learning_rate_end, config.total_updates)
     if a.optimizer == "adam":
-        opt = optax.adam(a.learning_rate, eps=a.optimizer_eps)
+        opt = optax.adam(lr, eps=a.optimizer_eps)
     else:  # DeepMind's DQN RMSProp: centred, squared-gradient momentum 0.95
-        opt = optax.rmsprop(a.learning_rate, decay=0.95, eps=a.optimizer_eps, centered=True)
+        opt = optax.rmsprop(lr, decay=0.95, eps=a.optimizer_eps, centered=True)
     if a.max_grad_norm > 0:
         opt = optax.chain(optax.clip_by_global_norm(a.max_grad_norm), opt)
     return opt
@@ -164,7 +167,7 @@ def make_train(
       `warmup(state, num_env_steps)` plays uniformly at random and fills the replay;
       `run(state)` is one learning chunk. Both donate the state.
     """
-    e, r, t = config.env, config.replay, config.train
+    e, r = config.env, config.replay
     S, E = e.num_seeds, e.envs_per_seed
     obs_shape, obs_dtype, num_actions = observation_spec(config)
 
@@ -263,7 +266,7 @@ def make_train(
         return state, metrics
 
     def run(state: TrainState) -> tuple[TrainState, dict]:
-        return jax.lax.scan(iteration, state, length=t.chunk_iterations, unroll=t.unroll)
+        return jax.lax.scan(iteration, state, length=config.chunk_iterations, unroll=config.unroll)
 
     warmup_jit = jax.jit(warmup, static_argnums=1, donate_argnums=0)
     run_jit = jax.jit(run, donate_argnums=0)
@@ -354,7 +357,7 @@ def train(config: Config, *, components: dict | None = None, logger=None) -> dic
         remaining -= n
         report(metrics, _collect_games(metrics, history), time.perf_counter() - start, "warmup")
 
-    per_chunk = config.agent_steps_per_iteration * config.train.chunk_iterations
+    per_chunk = config.agent_steps_per_iteration * config.chunk_iterations
     for _ in range(config.num_chunks):
         start = time.perf_counter()
         state, metrics = trainer.run(state)
@@ -368,7 +371,13 @@ def train(config: Config, *, components: dict | None = None, logger=None) -> dic
             raise FloatingPointError(f"non-finite TD loss at agent step {steps}, seed(s) {bad}")
     if logger is not None:
         logger.finish()
-    return {"scores": history.scores, "lengths": history.lengths, "state": state, "steps": steps}
+    return {
+        "scores": history.scores,
+        "lengths": history.lengths,
+        "state": state,
+        "steps": steps,
+        "trainer": trainer,
+    }
 
 
 def mean_last(scores: list[float], n: int) -> float:

@@ -1,0 +1,138 @@
+"""Configuration: each validation rule, the presets, and derived quantities."""
+
+import math
+import re
+
+import pytest
+
+from jaxdqn import config
+from jaxdqn.config import AgentConfig, Config, EnvConfig, ReplayConfig, TrainConfig
+
+
+def raises_naming(field, value):
+    """pytest.raises(ValueError) whose message contains `field=<repr of value>`."""
+    return pytest.raises(ValueError, match=re.escape(f"{field}={value!r}"))
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("gamma", 1.5),
+        ("gamma", -0.1),
+        ("gamma", math.inf),
+        ("epsilon_start", 1.1),
+        ("epsilon_start", -0.5),
+        ("epsilon_end", -0.1),
+        ("epsilon_end", 2.0),
+        ("temperature_start", 0.0),
+        ("temperature_start", -1.0),
+        ("temperature_end", 0.0),
+        ("learning_rate", 0.0),
+        ("learning_rate", -1e-4),
+        ("learning_rate", math.nan),
+        ("loss", "triple_q"),
+        ("td_loss", "l1"),
+        ("policy", "softmax"),
+        ("network", "resnet"),
+        ("optimizer", "sgd"),
+    ],
+)
+def test_agent_config_rejects(field, value):
+    with raises_naming(field, value):
+        AgentConfig(**{field: value})
+
+
+@pytest.mark.parametrize(
+    "field, value, allowed",
+    [
+        ("loss", "triple_q", "q, double_q"),
+        ("td_loss", "l1", "huber, mse"),
+        ("policy", "softmax", "epsilon, boltzmann"),
+        ("gamma", 1.5, "[0.0, 1.0]"),
+    ],
+)
+def test_agent_config_message_lists_what_is_allowed(field, value, allowed):
+    with pytest.raises(ValueError, match=re.escape(allowed)):
+        AgentConfig(**{field: value})
+
+
+def test_agent_config_boundaries_are_accepted():
+    # [0, 1] is closed for γ and ε; τ only needs to be positive.
+    AgentConfig(gamma=0.0, epsilon_start=0.0, epsilon_end=0.0, temperature_end=1e-6)
+    AgentConfig(gamma=1.0, epsilon_start=1.0, epsilon_end=1.0)
+
+
+def test_replay_config_rejects_zero_capacity():
+    with raises_naming("replay_capacity", 0):
+        ReplayConfig(replay_capacity=0)
+
+
+def test_replay_config_rejects_batch_larger_than_capacity():
+    with pytest.raises(ValueError, match=r"batch_size=32 .*replay_capacity \(10\)"):
+        ReplayConfig(replay_capacity=10, batch_size=32)
+    ReplayConfig(replay_capacity=32, batch_size=32)  # equal is fine
+
+
+def test_config_rejects_learning_starts_below_batch_size():
+    with pytest.raises(ValueError, match=r"learning_starts=10 .*batch_size \(64\)"):
+        Config(
+            replay=ReplayConfig(replay_capacity=1_000, batch_size=64),
+            train=TrainConfig(learning_starts=10),
+        )
+
+
+def test_env_config_unknown_env_lists_close_matches():
+    with pytest.raises(ValueError, match=re.escape("env_id='Asault-v5'")) as info:
+        EnvConfig(env_id="Asault-v5")
+    assert "Assault-v5" in str(info.value)
+
+
+def test_env_config_rejects_zero_seeds():
+    with raises_naming("num_seeds", 0):
+        EnvConfig(num_seeds=0)
+    with raises_naming("envs_per_seed", 0):
+        EnvConfig(envs_per_seed=0)
+
+
+def test_presets_construct():
+    nature = config.nature()
+    assert nature.env.env_id == "Assault-v5" and nature.env.atari
+    assert nature.env.frame_skip == 4
+    # Nature: 40M frames = 10M agent steps; replay 1M, batch 32, update every 4 agent steps.
+    assert nature.total_steps == 10_000_000
+    assert (nature.replay.replay_capacity, nature.replay.batch_size) == (1_000_000, 32)
+    assert nature.train.train_freq == 4
+
+    cartpole = config.cartpole()
+    assert cartpole.env.env_id == "CartPole-v1" and not cartpole.env.atari
+    assert cartpole.env.frame_skip == 1
+    assert cartpole.agent.network == "mlp"
+    assert cartpole.total_steps == cartpole.train.total_frames
+    assert set(config.PRESETS) == {"nature", "cartpole"}
+
+
+@pytest.mark.parametrize(
+    "envs_per_seed, train_freq, env_steps, updates",
+    [
+        (4, 4, 1, 1),  # one vector step = 4 agent steps = one update
+        (8, 4, 1, 2),  # one vector step = 8 agent steps = two updates
+        (1, 4, 4, 1),  # four vector steps per update
+        (2, 4, 2, 1),
+    ],
+)
+def test_derived_iteration_sizes(envs_per_seed, train_freq, env_steps, updates):
+    cfg = Config(
+        env=EnvConfig(envs_per_seed=envs_per_seed), train=TrainConfig(train_freq=train_freq)
+    )
+    assert cfg.env_steps_per_iteration == env_steps
+    assert cfg.updates_per_iteration == updates
+    # The replay ratio of the paper: one update per train_freq agent steps.
+    agent_steps = cfg.agent_steps_per_iteration
+    assert agent_steps == env_steps * envs_per_seed
+    assert agent_steps == updates * train_freq
+
+
+def test_train_freq_must_fit_envs_per_seed():
+    # 3 envs and train_freq 4: neither divides the other.
+    with raises_naming("train_freq", 4):
+        Config(env=EnvConfig(envs_per_seed=3), train=TrainConfig(train_freq=4))

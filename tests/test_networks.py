@@ -1,0 +1,193 @@
+"""Q-networks: shapes, parameter counts, and outputs against a numpy forward pass."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxdqn.networks import MLPQNetwork, NatureQNetwork
+
+OBS_SHAPE = (4, 84, 84)  # envpool's [stack, H, W]
+
+
+def num_params(params):
+    return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params))
+
+
+def numpy_conv_valid(x, kernel, bias, stride):
+    """x [B, H, W, C], kernel [k, k, C, O] → [B, H', W', O], VALID padding."""
+    k = kernel.shape[0]
+    windows = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2))
+    windows = windows[:, ::stride, ::stride]  # [B, H', W', C, k, k]
+    return np.einsum("bhwcij,ijco->bhwo", windows, kernel) + bias
+
+
+def numpy_nature_layers(params, x):
+    """Mnih et al. 2015 on already-scaled float input `[B, 4, 84, 84]`: conv 8/4, conv 4/2,
+    conv 3/1, dense 512, dense A; ReLU between."""
+    p = jax.tree.map(lambda a: np.asarray(a, np.float64), params["params"])
+    x = np.transpose(np.asarray(x, np.float64), (0, 2, 3, 1))  # [B, 84, 84, 4]
+    relu = lambda v: np.maximum(v, 0.0)
+    x = relu(numpy_conv_valid(x, p["Conv_0"]["kernel"], p["Conv_0"]["bias"], 4))  # [B,20,20,32]
+    x = relu(numpy_conv_valid(x, p["Conv_1"]["kernel"], p["Conv_1"]["bias"], 2))  # [B,9,9,64]
+    x = relu(numpy_conv_valid(x, p["Conv_2"]["kernel"], p["Conv_2"]["bias"], 1))  # [B,7,7,64]
+    x = x.reshape(x.shape[0], -1)  # [B, 3136]
+    x = relu(x @ p["Dense_0"]["kernel"] + p["Dense_0"]["bias"])
+    return x @ p["Dense_1"]["kernel"] + p["Dense_1"]["bias"]
+
+
+def numpy_nature_forward(params, obs):
+    """uint8 frames → Q-values: scale to [0, 1], then the layers."""
+    return numpy_nature_layers(params, np.asarray(obs, np.float64) / 255.0)
+
+
+@pytest.fixture(scope="module")
+def nature():
+    net = NatureQNetwork(num_actions=7)
+    params = jax.jit(net.init)(jax.random.key(0), jnp.zeros((1,) + OBS_SHAPE, jnp.uint8))
+    # Flax initialises biases to zero; give them values so the bias paths are exercised.
+    leaves, treedef = jax.tree.flatten_with_path(params)
+    keys = jax.random.split(jax.random.key(1), len(leaves))
+    params = jax.tree.unflatten(
+        treedef,
+        [
+            0.1 * jax.random.normal(k, leaf.shape) if path[-1].key == "bias" else leaf
+            for k, (path, leaf) in zip(keys, leaves, strict=True)
+        ],
+    )
+    return net, params
+
+
+def random_frames(seed, batch):
+    return np.random.default_rng(seed).integers(0, 256, (batch,) + OBS_SHAPE, dtype=np.uint8)
+
+
+def test_nature_output_shape_and_dtype(nature):
+    net, params = nature
+    q = net.apply(params, jnp.asarray(random_frames(0, 3)))
+    assert q.shape == (3, 7)
+    assert q.dtype == jnp.float32
+    assert np.isfinite(np.asarray(q)).all()
+
+
+def test_nature_parameter_count():
+    # Mnih et al. 2015: conv 8×8×4→32, 4×4×32→64, 3×3×64→64, dense 3136→512, dense 512→7.
+    expected = (
+        (8 * 8 * 4 * 32 + 32)  # 8,224
+        + (4 * 4 * 32 * 64 + 64)  # 32,832
+        + (3 * 3 * 64 * 64 + 64)  # 36,928
+        + (3136 * 512 + 512)  # 1,606,144   (3136 = 7·7·64)
+        + (512 * 7 + 7)  # 3,591
+    )
+    assert expected == 1_687_719
+    # Shapes only (eval_shape): no need to compute the initial values.
+    params = jax.eval_shape(
+        NatureQNetwork(num_actions=7).init,
+        jax.random.key(0),
+        jax.ShapeDtypeStruct((1,) + OBS_SHAPE, jnp.uint8),
+    )
+    assert num_params(params) == expected
+    p = params["params"]
+    assert p["Conv_0"]["kernel"].shape == (8, 8, 4, 32)
+    assert p["Conv_1"]["kernel"].shape == (4, 4, 32, 64)
+    assert p["Conv_2"]["kernel"].shape == (3, 3, 64, 64)
+    assert p["Dense_0"]["kernel"].shape == (3136, 512)
+    assert p["Dense_1"]["kernel"].shape == (512, 7)
+
+
+def test_nature_matches_numpy_forward(nature):
+    net, params = nature
+    obs = random_frames(2, 2)
+    np.testing.assert_allclose(
+        net.apply(params, jnp.asarray(obs)), numpy_nature_forward(params, obs), rtol=1e-4, atol=1e-4
+    )
+
+
+def test_nature_divides_by_255(nature):
+    net, params = nature
+    # All-255 frames must behave as inputs of 1.0 and all-zero frames as inputs of 0.0 (the
+    # bias-only path): compare with the layers applied to those float values directly.
+    shape = (1,) + OBS_SHAPE
+    for frame_value, float_value in ((0, 0.0), (255, 1.0)):
+        np.testing.assert_allclose(
+            net.apply(params, jnp.full(shape, frame_value, jnp.uint8)),
+            numpy_nature_layers(params, np.full(shape, float_value)),
+            rtol=1e-4,
+            atol=1e-4,
+        )
+    # Guard: without the division the layers would see 255.0, which gives other Q-values.
+    assert not np.allclose(
+        numpy_nature_layers(params, np.full(shape, 255.0)),
+        numpy_nature_layers(params, np.full(shape, 1.0)),
+        rtol=1e-2,
+    )
+
+
+def test_nature_zero_input_with_zero_biases_is_zero(nature):
+    # With zero biases (flax's initialisation) every layer maps 0 to 0.
+    net, params = nature
+    params = jax.tree_util.tree_map_with_path(
+        lambda path, x: jnp.zeros_like(x) if path[-1].key == "bias" else x, params
+    )
+    q = net.apply(params, jnp.zeros((2,) + OBS_SHAPE, jnp.uint8))
+    np.testing.assert_array_equal(q, np.zeros((2, 7), np.float32))
+
+
+def test_nature_uint8_and_float_inputs_agree(nature):
+    net, params = nature
+    obs = random_frames(4, 2)
+    q_uint8 = net.apply(params, jnp.asarray(obs))
+    q_float = net.apply(params, jnp.asarray(obs, jnp.float32))
+    np.testing.assert_array_equal(q_uint8, q_float)
+
+
+def test_nature_batch_rows_are_independent(nature):
+    net, params = nature
+    obs = jnp.asarray(random_frames(5, 3))
+    q = net.apply(params, obs)
+    np.testing.assert_allclose(q[1:2], net.apply(params, obs[1:2]), rtol=1e-5, atol=1e-5)
+
+
+def test_nature_extra_leading_axes(nature):
+    # [seeds, envs, 4, 84, 84] → [seeds, envs, A], the same values as the flattened batch.
+    net, params = nature
+    obs = jnp.asarray(random_frames(6, 6)).reshape((2, 3) + OBS_SHAPE)
+    q = net.apply(params, obs)
+    assert q.shape == (2, 3, 7)
+    flat = net.apply(params, obs.reshape((6,) + OBS_SHAPE))
+    np.testing.assert_allclose(q.reshape(6, 7), flat, rtol=1e-5, atol=1e-5)
+
+
+def test_nature_jit_matches_eager(nature):
+    net, params = nature
+    obs = jnp.asarray(random_frames(7, 2))
+    np.testing.assert_allclose(
+        jax.jit(net.apply)(params, obs), net.apply(params, obs), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_mlp_shapes_and_parameter_count():
+    net = MLPQNetwork(num_actions=3, hidden=(16, 8))
+    params = net.init(jax.random.key(0), jnp.zeros((1, 4)))
+    # 4→16, 16→8, 8→3, each with bias: 80 + 136 + 27 = 243
+    assert num_params(params) == (4 * 16 + 16) + (16 * 8 + 8) + (8 * 3 + 3) == 243
+    q = net.apply(params, jnp.ones((5, 4)))
+    assert q.shape == (5, 3) and q.dtype == jnp.float32
+    assert net.apply(params, jnp.ones((4,))).shape == (3,)
+    assert net.apply(params, jnp.ones((2, 5, 4))).shape == (2, 5, 3)
+
+
+def test_mlp_matches_numpy_forward_and_jit():
+    net = MLPQNetwork(num_actions=3, hidden=(16, 8))
+    params = net.init(jax.random.key(1), jnp.zeros((1, 4)))
+    obs = np.random.default_rng(8).normal(size=(6, 4)).astype(np.float32)
+    p = jax.tree.map(lambda a: np.asarray(a, np.float64), params["params"])
+    h = np.maximum(obs @ p["Dense_0"]["kernel"] + p["Dense_0"]["bias"], 0.0)
+    h = np.maximum(h @ p["Dense_1"]["kernel"] + p["Dense_1"]["bias"], 0.0)
+    expected = h @ p["Dense_2"]["kernel"] + p["Dense_2"]["bias"]
+    q = net.apply(params, jnp.asarray(obs))
+    np.testing.assert_allclose(q, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(jax.jit(net.apply)(params, jnp.asarray(obs)), q, rtol=1e-6)
+    # Integer observations are cast to float32.
+    q_int = net.apply(params, jnp.arange(4, dtype=jnp.int32))
+    assert q_int.dtype == jnp.float32
