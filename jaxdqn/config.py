@@ -148,7 +148,7 @@ class AgentConfig:
     """adam (modern reproductions) or rmsprop (centred, as DeepMind's DQN; decay 0.95)."""
     learning_rate: float = 1e-4
     """Optimiser step size (Adam 1e-4 as CleanRL/Dopamine-JAX; Nature RMSProp 2.5e-4)."""
-    learning_rate_end: Optional[float] = None
+    learning_rate_end: float | None = None
     """If set, the learning rate decays linearly to this value over the run's updates
     (None: constant)."""
     optimizer_eps: float = 1.5e-4
@@ -356,6 +356,9 @@ def cartpole() -> Config:
             temperature_start=5.0,
             temperature_end=0.05,
             learning_rate=5e-4,
+            # Annealing the step size to 0 stops the late collapses DQN shows on CartPole
+            # (mean of the last 20 games over 3 seeds: 399–426 constant vs 465–500 annealed).
+            learning_rate_end=0.0,
             optimizer_eps=1e-8,
             target_update_period=250,
             td_loss="mse",

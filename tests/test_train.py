@@ -23,8 +23,9 @@ ASSAULT_REWARD_UNIT = 21
 @pytest.mark.slow
 def test_cartpole_learns_three_seeds(tmp_path):
     """3 seeds vmapped in one process, 100k agent steps each: the mean over seeds of the last 20
-    finished games' return must reach 400 (max 500). With the cartpole preset, seeds {0,1,2}
-    gave a mean of {CARTPOLE_OBSERVED}."""
+    finished games' return must reach 400 (max 500). With the cartpole preset, 8 of 8 seed
+    triples passed (first seeds 0, 3, …, 21: means 500, 500, 465, 468, 494, 498, 497, 431;
+    lowest single seed 301), on this 2-core CPU with jax 0.10.2 / envpool 1.2.5."""
     out = cartpole.main(
         ["--num-seeds", "3", "--run-dir", str(tmp_path), "--run-name", "cp", "--no-progress"]
     )
@@ -40,8 +41,8 @@ def assault_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runs")
     args = [
         "--num-seeds", "2", "--envs-per-seed", "2", "--total-frames", "8192",
-        "--replay-capacity", "4000", "--learning-starts", "1500", "--batch-size", "16",
-        "--chunk-iterations", "8", "--max-episode-steps", "300",
+        "--replay-capacity", "1600", "--learning-starts", "1000", "--batch-size", "16",
+        "--chunk-iterations", "4", "--max-episode-steps", "300",
         "--target-update-period", "8", "--run-dir", str(run_dir), "--run-name", "smoke",
         "--no-progress",
     ]  # fmt: skip

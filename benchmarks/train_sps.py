@@ -1,0 +1,124 @@
+"""End-to-end training throughput: agent steps per second after learning has started.
+
+Compilation and the replay warm-up are excluded from the rate and reported separately.
+Run by hand, never by CI:
+
+    python benchmarks/train_sps.py --env assault --num-seeds 1 4
+    python benchmarks/train_sps.py --env cartpole --num-seeds 1 3
+
+Prints a table and appends one JSON record per setting to benchmarks/results.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+
+from jaxdqn.config import cartpole, nature  # noqa: E402
+from jaxdqn.train import make_train  # noqa: E402
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results.jsonl")
+
+
+def commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, cwd=os.path.dirname(RESULTS))  # fmt: skip
+        return out.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def measure(env: str, num_seeds: int, seconds: float, replay_capacity: int | None) -> dict:
+    base = nature() if env == "assault" else cartpole()
+    replay = base.replay
+    if replay_capacity:
+        replay = dataclasses.replace(replay, replay_capacity=replay_capacity)
+    learning_starts = max(replay.batch_size * 4, 1_000)
+    config = dataclasses.replace(
+        base,
+        env=dataclasses.replace(base.env, num_seeds=num_seeds),
+        replay=replay,
+        train=dataclasses.replace(base.train, learning_starts=learning_starts, progress=False),
+    )
+    trainer = make_train(config)
+    state = trainer.init()
+    t0 = time.perf_counter()
+    state, _ = trainer.warmup(state, config.warmup_env_steps)
+    jax.block_until_ready(state.obs)
+    warmup_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    state, _ = trainer.run(state)
+    jax.block_until_ready(state.obs)
+    first_chunk_s = time.perf_counter() - t0
+    per_chunk = config.agent_steps_per_iteration * config.chunk_iterations
+    chunks, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        state, metrics = trainer.run(state)
+        jax.block_until_ready(state.obs)
+        chunks += 1
+    elapsed = time.perf_counter() - t0
+    steps = chunks * per_chunk * num_seeds
+    updates = chunks * config.chunk_iterations * config.updates_per_iteration * num_seeds
+    return {
+        "benchmark": "train_sps",
+        "env": config.env.env_id,
+        "num_seeds": num_seeds,
+        "envs_per_seed": config.env.envs_per_seed,
+        "batch_size": config.replay.batch_size,
+        "replay_capacity": config.replay.replay_capacity,
+        "chunk_iterations": config.chunk_iterations,
+        "unroll": config.unroll,
+        "agent_steps_per_s": steps / elapsed,
+        "agent_steps_per_s_per_seed": steps / elapsed / num_seeds,
+        "frames_per_s": steps * config.env.frame_skip / elapsed,
+        "updates_per_s": updates / elapsed,
+        "compile_and_first_chunk_s": first_chunk_s,
+        "warmup_s_incl_compile": warmup_s,
+        "measured_s": elapsed,
+        "backend": jax.default_backend(),
+        "device": str(jax.devices()[0]),
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "jax": jax.__version__,
+        "commit": commit(),
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", choices=["assault", "cartpole"], default="assault")
+    parser.add_argument("--num-seeds", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--seconds", type=float, default=60.0, help="measuring time per setting")
+    parser.add_argument("--replay-capacity", type=int, default=100_000,
+                        help="smaller than Nature's 1M so 4 seeds fit in 24 GiB; sampling is "
+                        "O(batch), so capacity does not change the rate")  # fmt: skip
+    args = parser.parse_args()
+    rows = []
+    for n in args.num_seeds:
+        row = measure(args.env, n, args.seconds, args.replay_capacity)
+        rows.append(row)
+        with open(RESULTS, "a") as f:
+            f.write(json.dumps(row) + "\n")
+    print(f"{'env':<12} {'seeds':>5} {'steps/s':>10} {'per seed':>9} {'frames/s':>9} "
+          f"{'updates/s':>9} {'compile+1st chunk s':>20}")  # fmt: skip
+    for r in rows:
+        print(f"{r['env']:<12} {r['num_seeds']:>5} {r['agent_steps_per_s']:>10.1f} "
+              f"{r['agent_steps_per_s_per_seed']:>9.1f} {r['frames_per_s']:>9.1f} "
+              f"{r['updates_per_s']:>9.1f} {r['compile_and_first_chunk_s']:>20.1f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
