@@ -13,6 +13,20 @@ step — the observation `obs_t`, and the `a_tm1`, `r_t`, `discount_t` that led 
 With `capacity_per_env + 1` rows a column holds exactly `capacity_per_env` transitions once full;
 each `add` overwrites the oldest row (circular write).
 
+Frame-deduplicated storage (Atari; chosen automatically for uint8 `[K, H, W]` observations)
+keeps only the newest frame of each stack, `obs_t[-1]`, plus `depth_t` in 0..K-1: how many
+earlier rows the stack reaches back before it was refilled. envpool's stacks only ever shift by
+one frame per step (also after a life loss) or are refilled with one repeated frame (at a game
+start), so every stack is rebuilt exactly:
+
+    stack(i)[K-1-k] = frame(i - min(k, depth(i)))      depth(i) = 0 if all K frames of obs_i are
+                                                       equal, else min(depth(i-1) + 1, K-1)
+
+A stack whose frames are all equal is exact under either reading, so no reset flag is needed.
+K-1 extra rows keep the frames that the oldest held transition's stacks reach back to, and a
+transition is only drawn if every frame its s_tm1 needs is still held. At 84×84 this is 7,070
+bytes per transition (1M transitions: 7.07 GB) instead of 28,237.
+
 Sampling is O(batch), not O(capacity): draw (column, age) uniformly among the held transitions
 and redraw the ones that start an episode — up to `max_draws` rounds, all drawn at once. Rejection
 keeps the draw exactly uniform over valid transitions. If all `max_draws` candidates of one batch
@@ -59,6 +73,7 @@ class ReplayState:
     newest_valid: Array  # [num_envs] int32: newest row with first False (-1: none yet)
     cursor: Array  # int32 scalar: the next row to write
     count: Array  # int32 scalar: rows written so far, saturating at rows
+    depth: Array | None = None  # [rows, num_envs] uint8, frame-deduplicated storage only
 
 
 class Replay(NamedTuple):
@@ -70,13 +85,24 @@ class Replay(NamedTuple):
     can_sample: Callable[[ReplayState, int], Array]
     capacity_per_env: int
     num_envs: int
+    dedup_frames: bool
 
 
-def replay_nbytes(capacity: int, num_envs: int, obs_shape, obs_dtype) -> int:
+def is_frame_stack(obs_shape, obs_dtype) -> bool:
+    """Stacked uint8 image observations `[K, H, W]` (K > 1), stored frame-deduplicated."""
+    return len(obs_shape) == 3 and obs_shape[0] > 1 and np.dtype(obs_dtype) == np.uint8
+
+
+def replay_nbytes(
+    capacity: int, num_envs: int, obs_shape, obs_dtype, dedup_frames: bool | None = None
+) -> int:
     """Bytes `make_replay(...).init()` allocates (one seed)."""
-    rows = capacity // num_envs + 1
-    per_row = int(np.prod(obs_shape, dtype=np.int64)) * np.dtype(obs_dtype).itemsize
-    per_row += 4 + 4 + 4 + 1  # action, reward, discount, first
+    if dedup_frames is None:
+        dedup_frames = is_frame_stack(obs_shape, obs_dtype)
+    stored_shape = obs_shape[1:] if dedup_frames else obs_shape
+    rows = capacity // num_envs + 1 + (obs_shape[0] - 1 if dedup_frames else 0)
+    per_row = int(np.prod(stored_shape, dtype=np.int64)) * np.dtype(obs_dtype).itemsize
+    per_row += 4 + 4 + 4 + 1 + (1 if dedup_frames else 0)  # action, reward, discount, first, depth
     return rows * num_envs * per_row + 4 * num_envs + 8
 
 
@@ -86,6 +112,7 @@ def make_replay(
     obs_shape: tuple[int, ...],
     obs_dtype=jnp.uint8,
     max_draws: int = 32,
+    dedup_frames: bool | None = None,
 ) -> Replay:
     """Builds a uniform replay buffer.
 
@@ -95,9 +122,11 @@ def make_replay(
       obs_shape: shape of one observation, e.g. `(4, 84, 84)` or `(4,)`.
       obs_dtype: storage dtype of observations (uint8 for Atari frames).
       max_draws: rejection-sampling rounds per batch element (see module docstring).
+      dedup_frames: store each frame of a `[K, H, W]` stack once (None: automatically for
+        uint8 stacks, see module docstring).
 
     Returns:
-      `Replay(init, add, sample, can_sample, capacity_per_env, num_envs)`.
+      `Replay(init, add, sample, can_sample, capacity_per_env, num_envs, dedup_frames)`.
     """
     if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
         raise ValueError(f"make_replay: num_envs={num_envs!r} must be an integer >= 1")
@@ -108,13 +137,20 @@ def make_replay(
         )
     if max_draws < 1:
         raise ValueError(f"make_replay: max_draws={max_draws!r} must be >= 1")
-    capacity_per_env = int(capacity) // int(num_envs)
-    rows = capacity_per_env + 1
     obs_shape = tuple(int(d) for d in obs_shape)
+    if dedup_frames is None:
+        dedup_frames = is_frame_stack(obs_shape, obs_dtype)
+    if dedup_frames and len(obs_shape) != 3:
+        raise ValueError(f"make_replay: dedup_frames needs [K, H, W] observations, got {obs_shape}")
+    capacity_per_env = int(capacity) // int(num_envs)
+    stack = obs_shape[0] if dedup_frames else 1
+    window = capacity_per_env + 1  # rows whose transitions may be drawn
+    rows = window + stack - 1  # plus the older frames those stacks reach back to
+    stored_shape = obs_shape[1:] if dedup_frames else obs_shape
 
     def init() -> ReplayState:
         return ReplayState(
-            obs=jnp.zeros((rows, num_envs) + obs_shape, obs_dtype),
+            obs=jnp.zeros((rows, num_envs) + stored_shape, obs_dtype),
             action=jnp.zeros((rows, num_envs), jnp.int32),
             reward=jnp.zeros((rows, num_envs), jnp.float32),
             discount=jnp.zeros((rows, num_envs), jnp.float32),
@@ -122,6 +158,7 @@ def make_replay(
             newest_valid=jnp.full((num_envs,), -1, jnp.int32),
             cursor=jnp.zeros((), jnp.int32),
             count=jnp.zeros((), jnp.int32),
+            depth=jnp.zeros((rows, num_envs), jnp.uint8) if dedup_frames else None,
         )
 
     def add(
@@ -136,8 +173,18 @@ def make_replay(
         chex.assert_shape(obs_t, (num_envs,) + obs_shape)
         chex.assert_shape([a_tm1, r_t, discount_t, first_t], (num_envs,))
         i = state.cursor
+        obs_t = obs_t.astype(obs_dtype)
+        depth = state.depth
+        if dedup_frames:
+            newest = obs_t[:, -1]  # [num_envs, H, W]
+            refilled = jnp.all(obs_t == newest[:, None], axis=(1, 2, 3))
+            previous = depth[(i - 1) % rows].astype(jnp.int32)
+            depth_t = jnp.where(refilled, 0, jnp.minimum(previous + 1, stack - 1))
+            depth = depth.at[i].set(depth_t.astype(jnp.uint8))
+            obs_t = newest
         return state.replace(
-            obs=state.obs.at[i].set(obs_t.astype(obs_dtype)),
+            depth=depth,
+            obs=state.obs.at[i].set(obs_t),
             action=state.action.at[i].set(a_tm1.astype(jnp.int32)),
             reward=state.reward.at[i].set(r_t.astype(jnp.float32)),
             discount=state.discount.at[i].set(discount_t.astype(jnp.float32)),
@@ -148,8 +195,17 @@ def make_replay(
         )
 
     def num_candidates(state: ReplayState) -> Array:
-        # Per column: every held row whose predecessor is also held.
-        return jnp.maximum(state.count - 1, 0)
+        # Per column: every row of the window whose predecessor is also held.
+        return jnp.maximum(jnp.minimum(state.count, window) - 1, 0)
+
+    def stacked(state: ReplayState, row: Array, column: Array) -> Array:
+        """Observations at (row, column) pairs `[B]` → `[B, *obs_shape]`."""
+        if not dedup_frames:
+            return state.obs[row, column]
+        back = jnp.arange(stack - 1, -1, -1)  # [K]: oldest frame first
+        depth = state.depth[row, column].astype(jnp.int32)
+        source = (row[:, None] - jnp.minimum(back[None, :], depth[:, None])) % rows
+        return state.obs[source, column[:, None]]  # [B, K, H, W]
 
     def can_sample(state: ReplayState, batch_size: int) -> Array:
         """True once the buffer holds at least `batch_size` candidate transitions."""
@@ -168,6 +224,9 @@ def make_replay(
         ages = jax.random.randint(age_key, shape, 0, jnp.maximum(num_candidates(state), 1))
         rows_t = (state.cursor - 1 - ages) % rows  # [max_draws, batch]
         valid = ~state.first[rows_t, columns]
+        if dedup_frames:  # every frame of s_tm1 must still be held
+            reach = 1 + ages + state.depth[(rows_t - 1) % rows, columns].astype(jnp.int32)
+            valid &= reach < jnp.minimum(state.count, rows)
         pick = jnp.argmax(valid, axis=0)  # first valid round (0 when none is)
         batch_index = jnp.arange(batch_size)
         row_t, column = rows_t[pick, batch_index], columns[pick, batch_index]
@@ -176,11 +235,11 @@ def make_replay(
         row_t = jnp.where(none_valid, state.newest_valid[column] % rows, row_t)
         row_tm1 = (row_t - 1) % rows
         return Transition(
-            s_tm1=state.obs[row_tm1, column],
+            s_tm1=stacked(state, row_tm1, column),
             a_tm1=state.action[row_t, column],
             r_t=state.reward[row_t, column],
             discount_t=state.discount[row_t, column],
-            s_t=state.obs[row_t, column],
+            s_t=stacked(state, row_t, column),
         )
 
-    return Replay(init, add, sample, can_sample, capacity_per_env, int(num_envs))
+    return Replay(init, add, sample, can_sample, capacity_per_env, int(num_envs), dedup_frames)

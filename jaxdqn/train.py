@@ -193,11 +193,7 @@ def make_train(
     handle, _recv, _send, xla_step = env.xla()
     gamma = config.agent.gamma
 
-    def init(keys: Array | None = None) -> TrainState:
-        if keys is None:
-            keys = jnp.stack([jax.random.PRNGKey(e.seed + i) for i in range(S)])
-        obs, _ = env.reset()
-        obs = jnp.asarray(obs).reshape((S, E) + obs_shape)
+    def build_state(keys: Array, obs: Array, handle: Array) -> TrainState:
         agent_state = jax.vmap(agent.init)(keys, obs)
         replay_state = jax.vmap(lambda _: replay.init())(jnp.arange(S))
         # The reset observation opens every column: first_t, so nothing pairs with it as s_t.
@@ -212,8 +208,18 @@ def make_train(
             obs=obs,
             done=jnp.zeros((S, E), bool),
             stats=jax.vmap(lambda _: envs_lib.init_episode_stats(E))(jnp.arange(S)),
-            handle=jnp.asarray(handle),
+            handle=handle,
         )
+
+    # One compiled function allocates the replay once (an eager add would copy it).
+    build_state_jit = jax.jit(build_state)
+
+    def init(keys: Array | None = None) -> TrainState:
+        if keys is None:
+            keys = jnp.stack([jax.random.PRNGKey(e.seed + i) for i in range(S)])
+        obs, _ = env.reset()
+        obs = jnp.asarray(obs).reshape((S, E) + obs_shape)
+        return build_state_jit(keys, obs, jnp.asarray(handle))
 
     def env_step(state: TrainState, act_fn) -> tuple[TrainState, dict]:
         """One vector env step for all seeds: act → env step → replay add → episode stats."""
@@ -309,7 +315,7 @@ def train(config: Config, *, components: dict | None = None, logger=None) -> dic
       TrainState) and "steps" (agent steps per seed).
     """
     obs_shape, obs_dtype, _ = observation_spec(config)
-    check_memory(config, obs_shape, obs_dtype)
+    replay_bytes = check_memory(config, obs_shape, obs_dtype)
     trainer = make_train(config, **(components or {}))
     S = config.env.num_seeds
     history = SeedHistory([[] for _ in range(S)], [[] for _ in range(S)])
@@ -317,6 +323,14 @@ def train(config: Config, *, components: dict | None = None, logger=None) -> dic
     total_steps = config.total_steps_rounded
     if logger is not None:
         logger.start(config, total_steps * frame_skip)
+        available, where = available_memory_bytes()
+        logger.note(
+            f"replay: {replay_bytes / 2**30:.2f} GiB for {S} seed(s) × "
+            f"{config.replay.replay_capacity:,} transitions "
+            f"({replay_bytes / S / config.replay.replay_capacity:,.0f} B each, "
+            f"{'frame-deduplicated' if trainer.replay.dedup_frames else 'plain'}); "
+            f"{available / 2**30:.1f} GiB available in {where}"
+        )
         if total_steps != config.total_steps:
             logger.note(
                 f"total_frames rounded up to whole chunks: {config.total_steps * frame_skip}"

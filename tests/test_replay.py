@@ -141,7 +141,10 @@ def test_random_sequences_match_reference(capacity, num_envs, obs_shape, dtype):
     # a column this small its newest valid transition may not exist, which would make the
     # reference comparison depend on the fallback. At 512 rounds (11/12)**512 ≈ 4e-20.
     # The default is exercised in test_default_max_draws_realistic_episode_starts.
-    replay = make_replay(capacity, num_envs, obs_shape, obs_dtype=dtype, max_draws=512)
+    # Random frames are not envpool-like stacks: this test pins the plain storage.
+    replay = make_replay(
+        capacity, num_envs, obs_shape, obs_dtype=dtype, max_draws=512, dedup_frames=False
+    )
     capacity_per_env = capacity // num_envs
     assert replay.capacity_per_env == capacity_per_env and replay.num_envs == num_envs
     reference = ReferenceReplay(capacity, num_envs)
@@ -343,7 +346,9 @@ def test_donated_jit_add_equals_plain_add():
     for got, want in zip(jax.tree.leaves(donated), jax.tree.leaves(plain), strict=True):
         assert got.dtype == want.dtype
         np.testing.assert_array_equal(got, want)
-    assert int(donated.cursor) == 11 % 4 and int(donated.count) == 4
+    rows = donated.obs.shape[0]  # 4, plus 1 history row in the deduplicated storage
+    assert replay.dedup_frames and rows == 5
+    assert int(donated.cursor) == 11 % rows and int(donated.count) == rows
 
 
 # ---------------------------------------------------------------------------------------------
