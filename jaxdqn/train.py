@@ -128,6 +128,18 @@ def available_memory_bytes() -> tuple[int, str]:
     return 2**63 - 1, "unknown"
 
 
+def process_rss_bytes() -> int:
+    """Resident memory of this process (Linux), 0 where unknown."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def check_memory(config: Config, obs_shape, obs_dtype, headroom: float = 0.85) -> int:
     """Raises before anything is allocated if the replay of all seeds cannot fit."""
     e, r = config.env, config.replay
@@ -316,6 +328,7 @@ def train(config: Config, *, components: dict | None = None, logger=None) -> dic
     """
     obs_shape, obs_dtype, _ = observation_spec(config)
     replay_bytes = check_memory(config, obs_shape, obs_dtype)
+    rss_before = process_rss_bytes()
     trainer = make_train(config, **(components or {}))
     S = config.env.num_seeds
     history = SeedHistory([[] for _ in range(S)], [[] for _ in range(S)])
@@ -331,6 +344,11 @@ def train(config: Config, *, components: dict | None = None, logger=None) -> dic
             f"{'frame-deduplicated' if trainer.replay.dedup_frames else 'plain'}); "
             f"{available / 2**30:.1f} GiB available in {where}"
         )
+        if jax.default_backend() == "cpu" and rss_before:
+            logger.note(
+                f"expected process memory: {(rss_before + replay_bytes) / 2**30:.2f} GiB "
+                f"({rss_before / 2**30:.2f} GiB in use before the replay)"
+            )
         if total_steps != config.total_steps:
             logger.note(
                 f"total_frames rounded up to whole chunks: {config.total_steps * frame_skip}"
