@@ -12,7 +12,7 @@ from jaxdqn.train import run_experiment
 
 
 def main(args: list[str] | None = None) -> dict:
-    config = _cli.parse(cartpole(), __doc__, args)
+    config = _cli.parse("cartpole", __doc__, args, presets={"cartpole": cartpole})
     return run_experiment(config)
 
 

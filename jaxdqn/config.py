@@ -229,6 +229,24 @@ class TrainConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    eval_every: int = 1_000_000
+    """Frames per seed between evaluations (0: only at the end)."""
+    eval_episodes: int = 10
+    """Full games per seed at each evaluation (no life loss, raw rewards, no-op starts)."""
+    eval_epsilon: float = 0.05
+    """ε of the evaluation policy (0.05 Mnih et al. 2015; 0.001 Dopamine)."""
+    eval_max_episode_steps: int = 27_000
+    """Cap on an evaluation game in agent steps (27,000 = 108,000 frames = 30 minutes)."""
+
+    def __post_init__(self):
+        _check_int("eval_every", self.eval_every, 0)
+        _check_int("eval_episodes", self.eval_episodes, 1)
+        _check_range("eval_epsilon", self.eval_epsilon, 0.0, 1.0)
+        _check_int("eval_max_episode_steps", self.eval_max_episode_steps, 1)
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     """A DQN run: environment, replay, agent and training settings."""
 
@@ -238,6 +256,7 @@ class Config:
     )
     agent: tyro.conf.OmitArgPrefixes[AgentConfig] = dataclasses.field(default_factory=AgentConfig)
     train: tyro.conf.OmitArgPrefixes[TrainConfig] = dataclasses.field(default_factory=TrainConfig)
+    eval: tyro.conf.OmitArgPrefixes[EvalConfig] = dataclasses.field(default_factory=EvalConfig)
 
     def __post_init__(self):
         e, r, t = self.env, self.replay, self.train
@@ -338,8 +357,53 @@ class Config:
 
 
 def nature() -> Config:
-    """Mnih et al. 2015 (Nature), Extended Data Table 1, on Assault; Adam instead of RMSProp."""
+    """Mnih et al. 2015 (Nature), Extended Data Table 1, on Assault; Adam instead of RMSProp
+    (see README). Evaluation ε 0.05, as the paper."""
     return Config()
+
+
+def dopamine() -> Config:
+    """Dopamine's DQN defaults (dopamine/agents/dqn/configs/dqn.gin, Castro et al. 2018).
+
+    Sticky actions 0.25 (Machado et al. 2018); RMSProp lr 2.5e-4, decay 0.95, ε 1e-5, centred;
+    20,000 agent steps of warm-up; target sync every 8,000 agent steps (2,000 updates); ε 1 →
+    0.01 over 250,000 agent steps; evaluation ε 0.001; Huber loss; no gradient clipping.
+    """
+    return Config(
+        env=EnvConfig(repeat_action_probability=0.25, envs_per_seed=4),
+        agent=AgentConfig(
+            optimizer="rmsprop",
+            learning_rate=2.5e-4,
+            optimizer_eps=1e-5,
+            max_grad_norm=0.0,
+            epsilon_end=0.01,
+            exploration_steps=250_000,
+            target_update_period=2_000,
+        ),
+        train=TrainConfig(learning_starts=20_000),
+        eval=EvalConfig(eval_epsilon=0.001),
+    )
+
+
+def cleanrl() -> Config:
+    """CleanRL's dqn_atari(_jax).py defaults (Huang et al. 2022).
+
+    Adam lr 1e-4 (optax default ε 1e-8); 10M agent steps; 80,000 agent steps of warm-up; ε 1 →
+    0.01 over the first 10% of steps (1M); target sync every 1,000 agent steps (250 updates);
+    MSE loss; no gradient clipping; no sticky actions.
+    """
+    return Config(
+        agent=AgentConfig(
+            learning_rate=1e-4,
+            optimizer_eps=1e-8,
+            max_grad_norm=0.0,
+            td_loss="mse",
+            epsilon_end=0.01,
+            exploration_steps=1_000_000,
+            target_update_period=250,
+        ),
+        train=TrainConfig(learning_starts=80_000, total_frames=40_000_000),
+    )
 
 
 def cartpole() -> Config:
@@ -370,7 +434,8 @@ def cartpole() -> Config:
             chunk_iterations=1_000,
             log_interval=1_000,
         ),
+        eval=EvalConfig(eval_every=25_000, eval_episodes=5, eval_max_episode_steps=500),
     )
 
 
-PRESETS = {"nature": nature, "cartpole": cartpole}
+PRESETS = {"nature": nature, "dopamine": dopamine, "cleanrl": cleanrl, "cartpole": cartpole}

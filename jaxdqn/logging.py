@@ -95,6 +95,7 @@ class RunLogger:
         self._next_log = self._interval
         self._last_steps = 0
         self._acc = None
+        self._last_eval = None
         if self.progress_enabled:
             from rich.progress import (
                 BarColumn,
@@ -184,6 +185,30 @@ class RunLogger:
                 sps=f"{sps:,.0f}",
                 scores="score " + " ".join(latest),
             )
+
+    def log_eval(self, steps, frames, scores, human_normalized, elapsed) -> None:
+        """One record per seed: `eval/score` (mean real game score of the evaluation games)."""
+        self._flush()  # keep records in step order
+        for s in range(scores.shape[0]):
+            record = {
+                "seed": s,
+                "step": int(steps),
+                "frames": int(frames),
+                "phase": "eval",
+                "time": round(time.time() - self._t0, 3),
+                "eval/score": _clean(np.mean(scores[s])),
+                "eval/score_std": _clean(np.std(scores[s])),
+                "eval/episodes": int(scores.shape[1]),
+                "eval/human_normalized": (
+                    _clean(np.mean(human_normalized[s])) if human_normalized is not None else None
+                ),
+                "eval/seconds": round(elapsed, 3),
+            }
+            self._metrics.write(json.dumps(record) + "\n")
+        self._metrics.flush()
+        means = " ".join(f"{np.mean(x):.1f}" for x in scores)
+        self._last_eval = means
+        self.note(f"eval at {frames:,} frames: mean score per seed {means}")
 
     def _flush(self) -> None:
         acc, self._acc = self._acc, None

@@ -389,6 +389,25 @@ def train(config: Config, *, components: dict | None = None, logger=None) -> dic
         remaining -= n
         report(metrics, _collect_games(metrics, history), time.perf_counter() - start, "warmup")
 
+    from jaxdqn.evaluate import human_normalized, make_evaluator
+
+    evaluator = make_evaluator(config, trainer.agent.q_values)
+    # Its own key stream, so evaluating never changes what training does.
+    eval_key = jax.random.fold_in(jax.random.PRNGKey(config.env.seed), 0xE7A1)
+    eval_every = config.eval.eval_every // frame_skip  # agent steps per seed
+    next_eval = eval_every if eval_every else None
+    evaluations = []
+
+    def run_eval():
+        nonlocal eval_key
+        eval_key, key = jax.random.split(eval_key)
+        start = time.perf_counter()
+        scores = evaluator(state.agent.params, key)  # [S, eval_episodes]
+        hns = human_normalized(config.env.env_id, scores)
+        evaluations.append({"step": steps, "scores": scores})
+        if logger is not None:
+            logger.log_eval(steps, steps * frame_skip, scores, hns, time.perf_counter() - start)
+
     per_chunk = config.agent_steps_per_iteration * config.chunk_iterations
     for _ in range(config.num_chunks):
         start = time.perf_counter()
@@ -401,9 +420,15 @@ def train(config: Config, *, components: dict | None = None, logger=None) -> dic
         if not np.all(np.isfinite(loss)):
             bad = sorted(set(np.nonzero(~np.isfinite(loss))[-1].tolist()))
             raise FloatingPointError(f"non-finite TD loss at agent step {steps}, seed(s) {bad}")
+        if next_eval is not None and steps >= next_eval and steps < total_steps:
+            run_eval()
+            while next_eval <= steps:
+                next_eval += eval_every
+    run_eval()  # always at the end
     if logger is not None:
         logger.finish()
     return {
+        "evaluations": evaluations,
         "scores": history.scores,
         "lengths": history.lengths,
         "state": state,

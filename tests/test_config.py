@@ -108,7 +108,7 @@ def test_presets_construct():
     assert cartpole.env.frame_skip == 1
     assert cartpole.agent.network == "mlp"
     assert cartpole.total_steps == cartpole.train.total_frames
-    assert set(config.PRESETS) == {"nature", "cartpole"}
+    assert set(config.PRESETS) == {"nature", "dopamine", "cleanrl", "cartpole"}
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,9 @@ def test_cartpole_learns_three_seeds(tmp_path):
     records = read_metrics(tmp_path / "cp")
     assert {r["seed"] for r in records} == {0, 1, 2}
     assert max(r["step"] for r in records) >= 100_000
+    evals = [r for r in records if r["phase"] == "eval"]
+    assert {r["step"] for r in evals} == {25_000, 50_000, 75_000, 100_000}
+    assert all(r["eval/human_normalized"] is None for r in evals)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +47,7 @@ def assault_run(tmp_path_factory):
         "--replay-capacity", "1600", "--learning-starts", "1000", "--batch-size", "16",
         "--chunk-iterations", "4", "--max-episode-steps", "300",
         "--target-update-period", "8", "--run-dir", str(run_dir), "--run-name", "smoke",
-        "--no-progress",
+        "--eval-episodes", "2", "--eval-max-episode-steps", "400", "--no-progress",
     ]  # fmt: skip
     out = assault.main(args)
     return out, run_dir / "smoke"
@@ -63,9 +66,17 @@ def test_assault_smoke_real_scores_and_finite_losses(assault_run):
     assert len(scores) >= 4  # 300-step truncation forces game ends
     assert all(s % ASSAULT_REWARD_UNIT == 0 for s in scores)
     assert max(scores) > 30  # a clipped-reward sum would rarely exceed a few dozen
-    logged = [r["charts/episodic_return_last"] for r in records if r["charts/episodes_total"]]
+    logged = [r["charts/episodic_return_last"] for r in records if r.get("charts/episodes_total")]
     assert all(s % ASSAULT_REWARD_UNIT == 0 for s in logged)
     assert max(r["frames"] for r in records) >= 8192
+    # Evaluation at the end: full games, real scores, human-normalised against Assault's
+    # random 222.4 / human 1496 (Mnih et al. 2015).
+    evals = [r for r in records if r["phase"] == "eval"]
+    assert [r["seed"] for r in evals] == [0, 1]
+    for r, scores in zip(evals, out["evaluations"][-1]["scores"], strict=True):
+        assert np.all(scores % ASSAULT_REWARD_UNIT == 0) and r["eval/episodes"] == 2
+        assert r["eval/score"] == pytest.approx(np.mean(scores))
+        assert r["eval/human_normalized"] == pytest.approx((r["eval/score"] - 222.4) / 1273.6)
 
 
 @pytest.mark.slow

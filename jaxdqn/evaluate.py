@@ -1,0 +1,90 @@
+"""Evaluation of greedy-ish agents on full games, separate from training.
+
+Protocol (Mnih et al. 2015; Machado et al. 2018): a separate pool with `episodic_life=False`
+and raw rewards, the training run's no-op starts and sticky-action setting, games capped at
+108,000 frames (27,000 agent steps), ε-greedy with a small ε_eval (0.05 in Mnih et al. 2015,
+0.001 in Dopamine). Every env plays exactly one game; its score is the unclipped sum of rewards
+over all lives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxdqn import envs as envs_lib
+from jaxdqn.config import Config
+from jaxdqn.policies import epsilon_greedy
+
+# Random-play and human scores, Mnih et al. 2015 (Nature), Extended Data Table 2.
+# Human-normalised score = (score - random) / (human - random).
+REFERENCE_SCORES = {
+    "Assault-v5": (222.4, 1496.0),
+    "Breakout-v5": (1.7, 31.8),
+    "Pong-v5": (-20.7, 9.3),
+    "Seaquest-v5": (68.4, 20182.0),
+    "SpaceInvaders-v5": (148.0, 1652.0),
+}
+
+
+def human_normalized(env_id: str, score):
+    """(score - random) / (human - random), or None for games without reference scores."""
+    if env_id not in REFERENCE_SCORES:
+        return None
+    random, human = REFERENCE_SCORES[env_id]
+    return (np.asarray(score, np.float64) - random) / (human - random)
+
+
+def eval_env_seeds(config: Config) -> list[int]:
+    """Env seeds of the evaluation games, disjoint from the training streams."""
+    e = config.env
+    seeds = []
+    for s in range(e.seed, e.seed + e.num_seeds):
+        ss = np.random.SeedSequence([s, 0xE7A1])
+        seeds.extend(int(x) for x in ss.generate_state(config.eval.eval_episodes) >> 1)
+    return seeds
+
+
+def make_evaluator(config: Config, q_values: Callable) -> Callable:
+    """Returns evaluate(params, key) → scores `[S, eval_episodes]` (numpy, unclipped).
+
+    `params` carry a leading seed axis; each seed plays `eval_episodes` games in its own envs.
+    """
+    S, n = config.env.num_seeds, config.eval.eval_episodes
+    eval_env_config = dataclasses.replace(
+        config.env,
+        num_seeds=S,
+        envs_per_seed=n,
+        max_episode_steps=config.eval.eval_max_episode_steps,
+    )
+    env = envs_lib.make_env(eval_env_config, evaluation=True, seeds=eval_env_seeds(config))
+    epsilon = config.eval.eval_epsilon
+
+    @jax.jit
+    def act(params, obs, key):  # obs [S, n, *obs_shape]
+        keys = jax.random.split(key, S)
+        q = jax.vmap(q_values)(params, obs)
+        return jax.vmap(lambda k, qq: epsilon_greedy(k, qq, epsilon))(keys, q)
+
+    def evaluate(params, key) -> np.ndarray:
+        obs, _ = env.reset()
+        obs_shape = obs.shape[1:]
+        scores = np.zeros(S * n, np.float64)
+        running = np.zeros(S * n, np.float64)
+        finished = np.zeros(S * n, bool)
+        while not finished.all():
+            key, act_key = jax.random.split(key)
+            actions = act(params, jnp.asarray(obs).reshape((S, n) + obs_shape), act_key)
+            obs, reward, terminated, truncated, info = env.step(np.asarray(actions).reshape(S * n))
+            running += np.where(finished, 0.0, envs_lib.game_reward(reward, info))
+            over = np.asarray(envs_lib.game_over(terminated, truncated, info))
+            newly = over & ~finished
+            scores[newly] = running[newly]
+            finished |= over
+        return scores.reshape(S, n)
+
+    return evaluate
