@@ -115,8 +115,11 @@ def _short_cartpole(tmp_path, name, seed):
     ])  # fmt: skip
 
 
+TIMING_FIELDS = ("time", "charts/SPS", "eval/seconds")
+
+
 def _strip_time(records):
-    return [{k: v for k, v in r.items() if k not in ("time", "charts/SPS")} for r in records]
+    return [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in records]
 
 
 def test_same_seed_reproduces_metrics_and_seeds_differ(tmp_path):
