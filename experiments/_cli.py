@@ -15,18 +15,24 @@ from jaxdqn.config import PRESETS, Config  # noqa: E402
 
 def parse(
     default_preset: str, description: str, args: list[str] | None = None, presets=None
-) -> Config:
-    """Parses `--preset NAME` (default `default_preset`), then every other flag over it, so
-    any flag overrides a preset value; checks that the run fits in memory.
+) -> tuple[Config, bool]:
+    """Parses `--preset NAME` (default `default_preset`) or `--resume RUN_DIR` (the run's own
+    config), then every other flag over it, so any flag overrides those values; checks that
+    the run fits in memory. Returns (config, resume).
 
     A bad value exits with status 2 and an error naming it, before any work starts.
     """
+    import dataclasses
+    from pathlib import Path
+
+    from jaxdqn.checkpoint import Checkpointer, CheckpointError, load_run_config
     from jaxdqn.train import check_memory, observation_spec
 
     presets = presets or PRESETS
     args = list(sys.argv[1:] if args is None else args)
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--preset", default=default_preset)
+    pre.add_argument("--resume", default=None)
     known, rest = pre.parse_known_args(args)
     if known.preset not in presets:
         print(
@@ -39,12 +45,25 @@ def parse(
         + "; ".join(f"{name}: {fn.__doc__.splitlines()[0]}" for name, fn in presets.items())
         + f"\nThis listing shows the defaults of --preset {known.preset}."
     )
+    description += "\n--resume runs/NAME continues a run from its latest checkpoint."
     try:
-        config = tyro.cli(Config, default=presets[known.preset](), description=description,
-                          args=rest)  # fmt: skip
+        if known.resume is not None:
+            run_dir = Path(known.resume)
+            default = load_run_config(run_dir)
+            default = dataclasses.replace(
+                default,
+                train=dataclasses.replace(
+                    default.train, run_dir=str(run_dir.parent), run_name=run_dir.name
+                ),
+            )
+            if Checkpointer(run_dir).latest_step() is None:
+                raise CheckpointError(f"cannot resume: no checkpoint in {run_dir}/checkpoints")
+        else:
+            default = presets[known.preset]()
+        config = tyro.cli(Config, default=default, description=description, args=rest)
         obs_shape, obs_dtype, _ = observation_spec(config)
         check_memory(config, obs_shape, obs_dtype)
-    except ValueError as err:
+    except (ValueError, FileNotFoundError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
-    return config
+    return config, known.resume is not None

@@ -18,8 +18,8 @@ ATARI_PRESETS = {"nature": nature, "dopamine": dopamine, "cleanrl": cleanrl}
 
 
 def main(args: list[str] | None = None) -> dict:
-    config = _cli.parse("nature", __doc__, args, presets=ATARI_PRESETS)
-    return run_experiment(config)
+    config, resume = _cli.parse("nature", __doc__, args, presets=ATARI_PRESETS)
+    return run_experiment(config, resume=resume)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ from jaxdqn.train import run_experiment
 
 
 def main(args: list[str] | None = None) -> dict:
-    config = _cli.parse("cartpole", __doc__, args, presets={"cartpole": cartpole})
-    return run_experiment(config)
+    config, resume = _cli.parse("cartpole", __doc__, args, presets={"cartpole": cartpole})
+    return run_experiment(config, resume=resume)
 
 
 if __name__ == "__main__":

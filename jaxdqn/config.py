@@ -218,6 +218,10 @@ class TrainConfig:
     """Run directory name under run_dir (default: <env>-<policy>-<timestamp>)."""
     progress: bool = True
     """Show a live progress display between chunks."""
+    checkpoint_every: int = 1_000_000
+    """Frames per seed between checkpoints (0: only at the end); always one at the end."""
+    keep_checkpoints: int = 3
+    """Keep the latest K checkpoints (older ones are deleted)."""
 
     def __post_init__(self):
         _check_int("total_frames", self.total_frames, 1)
@@ -226,6 +230,8 @@ class TrainConfig:
         _check_int("chunk_iterations", self.chunk_iterations, 0)
         _check_int("unroll", self.unroll, 0)
         _check_int("log_interval", self.log_interval, 1)
+        _check_int("checkpoint_every", self.checkpoint_every, 0)
+        _check_int("keep_checkpoints", self.keep_checkpoints, 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -356,6 +362,20 @@ class Config:
         return self.learning_starts_rounded + self.num_chunks * per_chunk
 
 
+def config_from_dict(record: dict) -> Config:
+    """Rebuilds a Config from `dataclasses.asdict` output (e.g. a run's config.json)."""
+    sections = {"env": EnvConfig, "replay": ReplayConfig, "agent": AgentConfig,
+                "train": TrainConfig, "eval": EvalConfig}  # fmt: skip
+    kwargs = {}
+    for name, cls in sections.items():
+        values = dict(record.get(name, {}))
+        if name == "agent" and "hidden" in values:
+            values["hidden"] = tuple(values["hidden"])
+        known = {f.name for f in dataclasses.fields(cls)}
+        kwargs[name] = cls(**{k: v for k, v in values.items() if k in known})
+    return Config(**kwargs)
+
+
 def nature() -> Config:
     """Mnih et al. 2015 (Nature), Extended Data Table 1, on Assault; Adam instead of RMSProp
     (see README). Evaluation ε 0.05, as the paper."""
@@ -433,6 +453,7 @@ def cartpole() -> Config:
             train_freq=1,
             chunk_iterations=1_000,
             log_interval=1_000,
+            checkpoint_every=25_000,
         ),
         eval=EvalConfig(eval_every=25_000, eval_episodes=5, eval_max_episode_steps=500),
     )

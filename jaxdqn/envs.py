@@ -25,12 +25,18 @@ from jaxdqn.config import EnvConfig
 Array = chex.Array
 
 
-def env_seeds(base_seed: int, num_seeds: int, envs_per_seed: int) -> list[int]:
+def env_seeds(base_seed: int, num_seeds: int, envs_per_seed: int, epoch: int = 0) -> list[int]:
     """Distinct env seeds: run seed s owns the stream SeedSequence(s), so no two run seeds share
-    env seeds (as consecutive integers would: seed 0's env 1 would be seed 1's env 0)."""
+    env seeds (as consecutive integers would: seed 0's env 1 would be seed 1's env 0).
+
+    `epoch` > 0 (the agent step at which a resumed run restarts its episodes) gives fresh
+    streams, so a resumed run does not replay the games it started with.
+    """
     seeds = []
     for s in range(base_seed, base_seed + num_seeds):
-        seeds.extend(int(x) for x in np.random.SeedSequence(s).generate_state(envs_per_seed) >> 1)
+        entropy = [s, epoch] if epoch else s
+        ss = np.random.SeedSequence(entropy)
+        seeds.extend(int(x) for x in ss.generate_state(envs_per_seed) >> 1)
     return seeds
 
 
@@ -40,6 +46,7 @@ def make_env(
     evaluation: bool = False,
     num_envs: int | None = None,
     seeds: list[int] | None = None,
+    epoch: int = 0,
 ):
     """An envpool pool in sync mode (envs returned in env_id order), gymnasium API.
 
@@ -49,7 +56,7 @@ def make_env(
     if num_envs is None:
         num_envs = config.num_envs
     if seeds is None:
-        seeds = env_seeds(config.seed, config.num_seeds, config.envs_per_seed)[:num_envs]
+        seeds = env_seeds(config.seed, config.num_seeds, config.envs_per_seed, epoch)[:num_envs]
     kwargs = dict(
         env_type="gymnasium",
         num_envs=num_envs,

@@ -36,10 +36,17 @@ def default_run_name(config) -> str:
     return f"{env}-{config.agent.policy}-s{config.env.seed}-{stamp}"
 
 
-def make_run_dir(config) -> Path:
-    """Creates runs/<name>/; refuses to write over a run that already holds metrics."""
+def make_run_dir(config, resume: bool = False) -> Path:
+    """Creates runs/<name>/; refuses to write over a run that already holds metrics (unless
+    resuming it, when the directory must exist)."""
     name = config.train.run_name or default_run_name(config)
     path = Path(config.train.run_dir) / name
+    if resume:
+        if not path.is_dir():
+            raise FileNotFoundError(f"cannot resume: run directory {path} does not exist")
+        if not os.access(path, os.W_OK):
+            raise PermissionError(f"cannot resume: run directory {path} is not writable")
+        return path
     if (path / METRICS_FILE).exists():
         raise FileExistsError(
             f"run directory {path} already holds {METRICS_FILE}; pick another --run-name "
@@ -78,7 +85,15 @@ class RunLogger:
         self._t0 = None
         self._metrics = None
 
-    def start(self, config, total_frames: int) -> None:
+    def start(
+        self,
+        config,
+        total_frames: int,
+        resume_steps: int = 0,
+        resume_metrics_lines: int | None = None,
+    ) -> None:
+        """Writes config.json and opens metrics.jsonl; on resume, drops the records written
+        after the checkpoint (they will be written again) so no step is duplicated."""
         record = {"config": dataclasses.asdict(config), "versions": versions()}
         record["derived"] = {
             "frame_skip": config.env.frame_skip,
@@ -87,13 +102,20 @@ class RunLogger:
             "env_steps_per_iteration": config.env_steps_per_iteration,
         }
         (self.run_dir / CONFIG_FILE).write_text(json.dumps(record, indent=2, default=str))
-        self._metrics = open(self.run_dir / METRICS_FILE, "a", buffering=1)
+        metrics_path = self.run_dir / METRICS_FILE
+        self.metrics_lines = 0
+        if resume_metrics_lines is not None and metrics_path.exists():
+            with open(metrics_path) as f:
+                kept = [line for line in f if line.strip()][:resume_metrics_lines]
+            metrics_path.write_text("".join(kept))
+            self.metrics_lines = len(kept)
+        self._metrics = open(metrics_path, "a", buffering=1)
         self._t0 = time.time()
         self._total_frames = total_frames
         self._num_seeds = config.env.num_seeds
         self._interval = config.train.log_interval
-        self._next_log = self._interval
-        self._last_steps = 0
+        self._next_log = (resume_steps // self._interval + 1) * self._interval
+        self._last_steps = resume_steps
         self._acc = None
         self._last_eval = None
         if self.progress_enabled:
@@ -118,7 +140,11 @@ class RunLogger:
             )
             self._progress.start()
             self._task = self._progress.add_task(
-                "warm-up", total=total_frames, sps="-", scores="score -"
+                "warm-up",
+                total=total_frames,
+                sps="-",
+                scores="score -",
+                completed=resume_steps * config.env.frame_skip,
             )
         self.note(f"run directory: {self.run_dir}")
 
@@ -205,6 +231,7 @@ class RunLogger:
                 "eval/seconds": round(elapsed, 3),
             }
             self._metrics.write(json.dumps(record) + "\n")
+            self.metrics_lines += 1
         self._metrics.flush()
         means = " ".join(f"{np.mean(x):.1f}" for x in scores)
         self._last_eval = means
@@ -239,7 +266,13 @@ class RunLogger:
                 "charts/SPS": _clean(sps),
             }
             self._metrics.write(json.dumps(record) + "\n")
+            self.metrics_lines += 1
         self._metrics.flush()
+
+    def flush(self) -> None:
+        """Writes the records of the interval in progress now."""
+        if self._metrics is not None:
+            self._flush()
 
     def finish(self) -> None:
         if getattr(self, "_metrics", None) is not None:

@@ -52,6 +52,7 @@ class TrainState:
 
 class Trainer(NamedTuple):
     init: Callable[..., TrainState]
+    abstract_checkpoint: Callable[[], Any]
     warmup: Callable[[TrainState, int], tuple[TrainState, dict]]
     run: Callable[[TrainState], tuple[TrainState, dict]]
     agent: Agent
@@ -170,12 +171,16 @@ def make_train(
     policy=None,
     optimizer=None,
     replay=None,
+    env_epoch: int = 0,
 ) -> Trainer:
     """Builds the jitted training functions. Any component may be replaced by the caller.
 
     Returns:
-      Trainer(init, warmup, run, agent, replay, env, config): `init(keys=None)` resets the envs
-      and builds the state (keys `[S, 2]`, default PRNGKey(seed + i) for seed i);
+      Trainer(init, abstract_checkpoint, warmup, run, agent, replay, env, config):
+      `init(keys=None, agent_state=None, replay_state=None)` resets the envs and builds the
+      state (keys `[S, 2]`, default PRNGKey(seed + i) for seed i), or adopts a restored agent
+      and replay (donated: no copy), opening every replay column with the reset observation;
+      `env_epoch` > 0 gives the envs fresh seeds (a resumed run restarts its episodes);
       `warmup(state, num_env_steps)` plays uniformly at random and fills the replay;
       `run(state)` is one learning chunk. Both donate the state.
     """
@@ -201,13 +206,16 @@ def make_train(
         loss_kind=config.agent.td_loss,
     )
 
-    env = envs_lib.make_env(e)
+    env = envs_lib.make_env(e, epoch=env_epoch)
     handle, _recv, _send, xla_step = env.xla()
     gamma = config.agent.gamma
 
-    def build_state(keys: Array, obs: Array, handle: Array) -> TrainState:
+    def fresh(keys: Array, obs: Array):
         agent_state = jax.vmap(agent.init)(keys, obs)
         replay_state = jax.vmap(lambda _: replay.init())(jnp.arange(S))
+        return agent_state, replay_state
+
+    def adopt(agent_state, replay_state, obs: Array, handle: Array) -> TrainState:
         # The reset observation opens every column: first_t, so nothing pairs with it as s_t.
         zeros_f = jnp.zeros((S, E), jnp.float32)
         replay_state = jax.vmap(replay.add)(
@@ -223,15 +231,29 @@ def make_train(
             handle=handle,
         )
 
-    # One compiled function allocates the replay once (an eager add would copy it).
-    build_state_jit = jax.jit(build_state)
+    # Compiled, and the replay donated: an eager add would copy a buffer of gigabytes.
+    fresh_jit = jax.jit(fresh)
+    adopt_jit = jax.jit(adopt, donate_argnums=(0, 1))
 
-    def init(keys: Array | None = None) -> TrainState:
-        if keys is None:
-            keys = jnp.stack([jax.random.PRNGKey(e.seed + i) for i in range(S)])
+    def reset_obs() -> Array:
         obs, _ = env.reset()
-        obs = jnp.asarray(obs).reshape((S, E) + obs_shape)
-        return build_state_jit(keys, obs, jnp.asarray(handle))
+        return jnp.asarray(obs).reshape((S, E) + obs_shape)
+
+    def default_keys() -> Array:
+        return jnp.stack([jax.random.PRNGKey(e.seed + i) for i in range(S)])
+
+    def init(keys=None, agent_state=None, replay_state=None) -> TrainState:
+        obs = reset_obs()
+        if agent_state is None:
+            agent_state, replay_state = fresh_jit(default_keys() if keys is None else keys, obs)
+        return adopt_jit(agent_state, replay_state, obs, jnp.asarray(handle))
+
+    def abstract_checkpoint():
+        """Shapes and dtypes of what a checkpoint holds (nothing is allocated)."""
+        obs = jax.ShapeDtypeStruct((S, E) + obs_shape, obs_dtype)
+        agent_state, replay_state = jax.eval_shape(fresh, default_keys(), obs)
+        return {"agent": agent_state, "replay": replay_state,
+                "eval_key": jax.eval_shape(lambda: jax.random.PRNGKey(0))}  # fmt: skip
 
     def env_step(state: TrainState, act_fn) -> tuple[TrainState, dict]:
         """One vector env step for all seeds: act → env step → replay add → episode stats."""
@@ -288,7 +310,7 @@ def make_train(
 
     warmup_jit = jax.jit(warmup, static_argnums=1, donate_argnums=0)
     run_jit = jax.jit(run, donate_argnums=0)
-    return Trainer(init, warmup_jit, run_jit, agent, replay, env, config)
+    return Trainer(init, abstract_checkpoint, warmup_jit, run_jit, agent, replay, env, config)
 
 
 # ----------------------------------------------------------------------------- host loop
@@ -319,23 +341,83 @@ def _collect_games(metrics: dict, history: SeedHistory) -> list[list[float]]:
     return new
 
 
-def train(config: Config, *, components: dict | None = None, logger=None) -> dict:
-    """Trains `config.env.num_seeds` seeds; logs per chunk; returns a summary.
+class StopFlag:
+    """Set by SIGINT/SIGTERM; the host loop checks it between chunks."""
+
+    def __init__(self):
+        self.signal = None
+
+    def __bool__(self):
+        return self.signal is not None
+
+
+def train(
+    config: Config,
+    *,
+    components: dict | None = None,
+    logger=None,
+    checkpointer=None,
+    resume: bool = False,
+    stop: StopFlag | None = None,
+    restart_envs_at: tuple[int, ...] = (),
+) -> dict:
+    """Trains `config.env.num_seeds` seeds; logs, evaluates and checkpoints between chunks.
+
+    Args:
+      config: the run's settings.
+      components: replacements for make_train's parts (network, td_error, policy, …).
+      logger: a RunLogger (None: silent).
+      checkpointer: a checkpoint.Checkpointer (None: no checkpoints).
+      resume: continue from the checkpointer's latest checkpoint; episodes restart there.
+      stop: when it becomes true (SIGINT/SIGTERM), finish the chunk, checkpoint and return.
+      restart_envs_at: agent steps at which to restart every episode in-process exactly as a
+        resume from a checkpoint at that step would (for comparing resumed and uninterrupted
+        runs).
 
     Returns:
-      dict with "scores" (per seed, every finished game's score in order), "state" (the final
-      TrainState) and "steps" (agent steps per seed).
+      dict with "scores" / "lengths" (per seed, every finished game in order), "evaluations",
+      "state" (the final TrainState), "steps" (agent steps per seed), "trainer", "stopped".
     """
+    from jaxdqn.checkpoint import CheckpointError, config_differences
+    from jaxdqn.config import config_from_dict
+    from jaxdqn.evaluate import human_normalized, make_evaluator
+    from jaxdqn.logging import versions
+
     obs_shape, obs_dtype, _ = observation_spec(config)
     replay_bytes = check_memory(config, obs_shape, obs_dtype)
     rss_before = process_rss_bytes()
-    trainer = make_train(config, **(components or {}))
     S = config.env.num_seeds
-    history = SeedHistory([[] for _ in range(S)], [[] for _ in range(S)])
     frame_skip = config.env.frame_skip
     total_steps = config.total_steps_rounded
+    history = SeedHistory([[] for _ in range(S)], [[] for _ in range(S)])
+    steps, metrics_lines, restored = 0, 0, None
+    eval_key = jax.random.fold_in(jax.random.PRNGKey(config.env.seed), 0xE7A1)
+
+    if resume:
+        if checkpointer is None or checkpointer.latest_step() is None:
+            where = checkpointer.directory if checkpointer else "(no checkpointer)"
+            raise CheckpointError(f"cannot resume: no checkpoint in {where}")
+        meta = checkpointer.restore_meta()
+        differences = config_differences(config_from_dict(meta["config"]), config)
+        if differences:
+            raise CheckpointError(
+                "checkpoint is incompatible with this run's settings: " + "; ".join(differences)
+            )
+        if meta.get("versions") != versions():
+            message = (f"warning: resuming under different package versions: checkpoint "
+                       f"{meta.get('versions')} vs now {versions()}")  # fmt: skip
+            logger.note(message) if logger else print(message)
+        steps, metrics_lines = int(meta["steps"]), int(meta["metrics_lines"])
+        history = SeedHistory(meta["history_scores"], meta["history_lengths"])
+        trainer = make_train(config, env_epoch=steps, **(components or {}))
+        restored, _ = checkpointer.restore(trainer.abstract_checkpoint())
+        eval_key = restored["eval_key"]
+    else:
+        trainer = make_train(config, **(components or {}))
+
     if logger is not None:
-        logger.start(config, total_steps * frame_skip)
+        logger.start(config, total_steps * frame_skip, resume_steps=steps,
+                     resume_metrics_lines=metrics_lines if resume else None)  # fmt: skip
         available, where = available_memory_bytes()
         logger.note(
             f"replay: {replay_bytes / 2**30:.2f} GiB for {S} seed(s) × "
@@ -354,8 +436,14 @@ def train(config: Config, *, components: dict | None = None, logger=None) -> dic
                 f"total_frames rounded up to whole chunks: {config.total_steps * frame_skip}"
                 f" → {total_steps * frame_skip} frames per seed"
             )
-    state = trainer.init()
-    steps = 0
+        if resume:
+            logger.note(f"resumed at {steps * frame_skip:,} frames; episodes restart here")
+
+    if restored is not None:
+        state = trainer.init(agent_state=restored["agent"], replay_state=restored["replay"])
+        del restored
+    else:
+        state = trainer.init()
     per_env_step = config.env.envs_per_seed
 
     def report(metrics, new_games, elapsed, phase):
@@ -377,25 +465,7 @@ def train(config: Config, *, components: dict | None = None, logger=None) -> dic
             phase=phase,
         )
 
-    # Warm-up in pieces so that progress shows; at most two compiled lengths.
-    remaining = config.warmup_env_steps
-    piece = max(1, min(remaining, 5_000 // per_env_step))
-    while remaining > 0:
-        n = min(piece, remaining)
-        start = time.perf_counter()
-        state, metrics = trainer.warmup(state, n)
-        jax.block_until_ready(state.obs)
-        steps += n * per_env_step
-        remaining -= n
-        report(metrics, _collect_games(metrics, history), time.perf_counter() - start, "warmup")
-
-    from jaxdqn.evaluate import human_normalized, make_evaluator
-
     evaluator = make_evaluator(config, trainer.agent.q_values)
-    # Its own key stream, so evaluating never changes what training does.
-    eval_key = jax.random.fold_in(jax.random.PRNGKey(config.env.seed), 0xE7A1)
-    eval_every = config.eval.eval_every // frame_skip  # agent steps per seed
-    next_eval = eval_every if eval_every else None
     evaluations = []
 
     def run_eval():
@@ -408,8 +478,66 @@ def train(config: Config, *, components: dict | None = None, logger=None) -> dic
         if logger is not None:
             logger.log_eval(steps, steps * frame_skip, scores, hns, time.perf_counter() - start)
 
+    def save_checkpoint():
+        if checkpointer is None:
+            return
+        if logger is not None:
+            logger.flush()  # checkpoint boundaries are metrics boundaries
+        meta = {
+            "steps": steps,
+            "metrics_lines": logger.metrics_lines if logger is not None else 0,
+            "history_scores": history.scores,
+            "history_lengths": history.lengths,
+            "config": dataclasses.asdict(config),
+            "versions": versions(),
+        }
+        tree = {"agent": state.agent, "replay": state.replay, "eval_key": eval_key}
+        checkpointer.save(steps, tree, meta)
+        if logger is not None:
+            logger.note(f"checkpoint at {steps * frame_skip:,} frames: {checkpointer.directory}")
+
+    def every(n_frames: int) -> int | None:
+        n = n_frames // frame_skip
+        return (steps // n + 1) * n if n else None
+
+    next_eval = every(config.eval.eval_every)
+    next_checkpoint = every(config.train.checkpoint_every)
+    restarts = sorted(x for x in restart_envs_at if x > steps)
+    stopped = None
+
+    def between_chunks():
+        nonlocal next_eval, next_checkpoint, trainer, state, stopped
+        if restarts and steps >= restarts[0]:
+            restarts.pop(0)
+            if logger is not None:
+                logger.flush()
+            trainer = make_train(config, env_epoch=steps, **(components or {}))
+            state = trainer.init(agent_state=state.agent, replay_state=state.replay)
+        if next_eval is not None and steps >= next_eval and steps < total_steps:
+            run_eval()
+            next_eval = every(config.eval.eval_every)
+        if stop:
+            stopped = stop.signal
+        checkpoint_due = next_checkpoint is not None and steps >= next_checkpoint
+        if (checkpoint_due or stopped) and steps < total_steps:
+            save_checkpoint()
+            next_checkpoint = every(config.train.checkpoint_every)
+
+    # Warm-up in pieces so that progress shows; at most two compiled lengths.
+    warmup_left = max(0, config.learning_starts_rounded - steps) // per_env_step
+    piece = max(1, min(warmup_left, 5_000 // per_env_step))
+    while warmup_left > 0 and not stopped:
+        n = min(piece, warmup_left)
+        start = time.perf_counter()
+        state, metrics = trainer.warmup(state, n)
+        jax.block_until_ready(state.obs)
+        steps += n * per_env_step
+        warmup_left -= n
+        report(metrics, _collect_games(metrics, history), time.perf_counter() - start, "warmup")
+        between_chunks()
+
     per_chunk = config.agent_steps_per_iteration * config.chunk_iterations
-    for _ in range(config.num_chunks):
+    while steps < total_steps and not stopped:
         start = time.perf_counter()
         state, metrics = trainer.run(state)
         jax.block_until_ready(state.obs)
@@ -420,12 +548,14 @@ def train(config: Config, *, components: dict | None = None, logger=None) -> dic
         if not np.all(np.isfinite(loss)):
             bad = sorted(set(np.nonzero(~np.isfinite(loss))[-1].tolist()))
             raise FloatingPointError(f"non-finite TD loss at agent step {steps}, seed(s) {bad}")
-        if next_eval is not None and steps >= next_eval and steps < total_steps:
-            run_eval()
-            while next_eval <= steps:
-                next_eval += eval_every
-    run_eval()  # always at the end
+        between_chunks()
+    if not stopped:
+        run_eval()  # always at the end
+    save_checkpoint()
     if logger is not None:
+        if stopped:
+            logger.note(f"stopped by signal {stopped} at {steps * frame_skip:,} frames; "
+                        "resume with --resume " + str(logger.run_dir))  # fmt: skip
         logger.finish()
     return {
         "evaluations": evaluations,
@@ -434,6 +564,7 @@ def train(config: Config, *, components: dict | None = None, logger=None) -> dic
         "state": state,
         "steps": steps,
         "trainer": trainer,
+        "stopped": stopped,
     }
 
 
@@ -443,17 +574,35 @@ def mean_last(scores: list[float], n: int) -> float:
     return float(np.mean(tail)) if tail else math.nan
 
 
-def run_experiment(config: Config, components: dict | None = None) -> dict:
-    """The host edge: checks memory, makes the run directory, trains with live progress."""
+def run_experiment(config: Config, components: dict | None = None, resume: bool = False) -> dict:
+    """The host edge: checks memory, makes (or reopens) the run directory, trains with live
+    progress and checkpoints; SIGINT/SIGTERM finish the chunk, checkpoint and return."""
+    import signal
+
+    from jaxdqn.checkpoint import Checkpointer
     from jaxdqn.logging import RunLogger, make_run_dir
 
     obs_shape, obs_dtype, _ = observation_spec(config)
     check_memory(config, obs_shape, obs_dtype)  # before the run directory exists
-    run_dir = make_run_dir(config)
+    run_dir = make_run_dir(config, resume=resume)
+    checkpointer = Checkpointer(run_dir, keep=config.train.keep_checkpoints)
     logger = RunLogger(run_dir, progress=config.train.progress)
+    stop = StopFlag()
+
+    def on_signal(signum, frame):
+        del frame
+        if stop:  # a second signal: stop now
+            raise KeyboardInterrupt
+        stop.signal = signal.Signals(signum).name
+        logger.note(f"{stop.signal}: finishing this chunk, then saving a checkpoint")
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        out = train(config, components=components, logger=logger)
+        out = train(config, components=components, logger=logger, checkpointer=checkpointer,
+                    resume=resume, stop=stop)  # fmt: skip
     finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
         logger.finish()
     out["run_dir"] = run_dir
     for s, scores in enumerate(out["scores"]):

@@ -82,9 +82,9 @@ def test_presets_document_their_sources():
 
 def test_flags_override_preset():
     presets = {"nature": nature, "dopamine": dopamine}
-    config = _cli.parse("nature", "", ["--preset", "dopamine", "--learning-starts", "1000",
+    config, resume = _cli.parse("nature", "", ["--preset", "dopamine", "--learning-starts", "1000",
                                        "--replay-capacity", "10000"], presets)  # fmt: skip
-    assert config.train.learning_starts == 1000
+    assert config.train.learning_starts == 1000 and not resume
     assert config.env.repeat_action_probability == 0.25  # the rest of the preset stays
     assert config == dataclasses.replace(
         dopamine(),

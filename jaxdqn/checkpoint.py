@@ -1,0 +1,151 @@
+"""Checkpoints with orbax-checkpoint: save, restore, resume.
+
+A checkpoint is `runs/<name>/checkpoints/<agent step>/` with two items: `state` (online and
+target params, optimiser state, step and update counters, PRNG keys, the whole replay with its
+cursors, the evaluation key) and `meta` (JSON: agent steps, the number of metrics.jsonl lines
+written so far, finished-game history, the config and package versions). Emulator state cannot
+be saved: a resumed run restarts every episode (as Dopamine and DQN Zoo do).
+
+Orbax writes each checkpoint into a temporary directory and renames it when complete, so a
+process killed mid-save leaves the previous checkpoint intact. Saves are synchronous: the
+training chunk donates (reuses) the state's buffers, which an asynchronous save would still
+be reading.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+from jaxdqn.config import Config, config_from_dict
+
+CHECKPOINT_DIR = "checkpoints"
+
+# Fields that may change on resume; any other difference makes a checkpoint incompatible.
+RESUMABLE_FIELDS = {
+    "train": {"total_frames", "run_dir", "run_name", "progress", "log_interval",
+              "checkpoint_every", "keep_checkpoints", "chunk_iterations", "unroll"},
+    "eval": {"eval_every", "eval_episodes", "eval_epsilon", "eval_max_episode_steps"},
+    "env": {"num_threads"},
+}  # fmt: skip
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, corrupt or does not match the run being resumed."""
+
+
+def config_differences(saved: Config, current: Config) -> list[str]:
+    """Settings that differ between two configs, ignoring those a resume may change."""
+    out = []
+    for section in ("env", "replay", "agent", "train", "eval"):
+        a = dataclasses.asdict(getattr(saved, section))
+        b = dataclasses.asdict(getattr(current, section))
+        for key in sorted(a):
+            if key in RESUMABLE_FIELDS.get(section, ()):
+                continue
+            if a[key] != b.get(key):
+                out.append(f"{key}: checkpoint {a[key]!r} vs now {b.get(key)!r}")
+    return out
+
+
+class Checkpointer:
+    """Saves and restores training state in `run_dir/checkpoints`, keeping the latest `keep`."""
+
+    def __init__(self, run_dir: str | Path, keep: int = 3):
+        self.directory = Path(run_dir).absolute() / CHECKPOINT_DIR
+        options = ocp.CheckpointManagerOptions(
+            preservation_policy=ocp.checkpoint_managers.LatestN(keep),
+            enable_async_checkpointing=False,
+            create=True,
+        )
+        self.manager = ocp.CheckpointManager(
+            self.directory, options=options, item_names=("state", "meta")
+        )
+
+    def save(self, step: int, state: Any, meta: dict) -> None:
+        self.manager.save(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)
+            ),
+            force=True,
+        )
+        self.manager.wait_until_finished()
+
+    def latest_step(self) -> int | None:
+        return self.manager.latest_step()
+
+    def all_steps(self) -> list[int]:
+        return list(self.manager.all_steps())
+
+    def restore_meta(self, step: int | None = None) -> dict:
+        step = self._step(step)
+        try:
+            out = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
+        except Exception as err:  # orbax raises many types for unreadable files
+            raise CheckpointError(
+                f"checkpoint {self.directory / str(step)} cannot be read: {err}"
+            ) from err
+        return out.meta
+
+    def restore(self, abstract_state: Any, step: int | None = None) -> tuple[Any, dict]:
+        """Restores (state, meta); `abstract_state` gives the expected shapes and dtypes."""
+        step = self._step(step)
+        path = self.directory / str(step)
+        try:
+            out = self.manager.restore(
+                step,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()
+                ),
+            )
+        except Exception as err:
+            raise CheckpointError(
+                f"checkpoint {path} cannot be restored into this run's state (different "
+                f"network, replay or seeds, or a corrupt file): {type(err).__name__}: {err}"
+            ) from err
+        _check_shapes(out.state, abstract_state, path)
+        return out.state, out.meta
+
+    def _step(self, step: int | None) -> int:
+        if step is None:
+            step = self.latest_step()
+        if step is None:
+            raise CheckpointError(f"no checkpoint in {self.directory}")
+        if step not in self.all_steps():
+            raise CheckpointError(
+                f"no checkpoint at step {step} in {self.directory}; have {self.all_steps()}"
+            )
+        return step
+
+
+def _check_shapes(restored, abstract, path) -> None:
+    bad = []
+
+    def check(keypath, x, ref):
+        if x.shape != ref.shape or x.dtype != ref.dtype:
+            name = jax.tree_util.keystr(keypath)
+            bad.append(f"{name}: checkpoint {x.shape} {x.dtype} vs run {ref.shape} {ref.dtype}")
+
+    jax.tree_util.tree_map_with_path(check, restored, abstract)
+    if bad:
+        raise CheckpointError(f"checkpoint {path} does not match this run: " + "; ".join(bad[:5]))
+
+
+def load_run_config(run_dir: str | Path) -> Config:
+    """The config a run was started with (runs/<name>/config.json)."""
+    path = Path(run_dir) / "config.json"
+    if not Path(run_dir).is_dir():
+        raise FileNotFoundError(f"run directory {run_dir} does not exist")
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: {run_dir} is not a jaxdqn run directory")
+    try:
+        record = json.loads(path.read_text())
+        return config_from_dict(record["config"])
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{path} is not a valid run config: {err}") from err
