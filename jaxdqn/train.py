@@ -479,7 +479,7 @@ def train(
             logger.log_eval(steps, steps * frame_skip, scores, hns, time.perf_counter() - start)
 
     def save_checkpoint():
-        if checkpointer is None:
+        if checkpointer is None or checkpointer.latest_step() == steps:
             return
         if logger is not None:
             logger.flush()  # checkpoint boundaries are metrics boundaries
@@ -519,7 +519,7 @@ def train(
         if stop:
             stopped = stop.signal
         checkpoint_due = next_checkpoint is not None and steps >= next_checkpoint
-        if (checkpoint_due or stopped) and steps < total_steps:
+        if checkpoint_due and not stopped and steps < total_steps:
             save_checkpoint()
             next_checkpoint = every(config.train.checkpoint_every)
 

@@ -1,0 +1,186 @@
+"""Checkpoints: resume equivalence, signals, crash safety, and loud failures."""
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "experiments"))
+
+import cartpole  # noqa: E402
+
+from jaxdqn.checkpoint import Checkpointer, CheckpointError  # noqa: E402
+from jaxdqn.config import cartpole as cartpole_preset  # noqa: E402
+from jaxdqn.logging import RunLogger, read_metrics  # noqa: E402
+from jaxdqn.train import train  # noqa: E402
+
+N = 3_000  # agent steps per half
+COMMON = [
+    "--num-seeds", "2", "--learning-starts", "500", "--chunk-iterations", "250",
+    "--log-interval", "500", "--checkpoint-every", "0", "--eval-every", "0",
+    "--eval-episodes", "2", "--learning-rate-end", "None", "--exploration-steps", "4000",
+    "--no-progress",
+]  # fmt: skip
+TIMING = ("time", "charts/SPS", "eval/seconds")
+
+
+def training_records(run_dir):
+    return [{k: v for k, v in r.items() if k not in TIMING}
+            for r in read_metrics(run_dir) if r["phase"] != "eval"]  # fmt: skip
+
+
+def assert_trees_equal(a, b):
+    jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
+
+
+@pytest.fixture(scope="module")
+def resumed(tmp_path_factory):
+    """N steps, stop, resume to 2N (episodes restart at N)."""
+    runs = tmp_path_factory.mktemp("runs")
+    cartpole.main(COMMON + ["--total-frames", str(N), "--run-dir", str(runs), "--run-name", "r"])
+    out = cartpole.main(["--resume", str(runs / "r"), "--total-frames", str(2 * N)])
+    return out, runs / "r"
+
+
+@pytest.mark.slow
+def test_resume_equals_uninterrupted_run_with_restart(resumed, tmp_path):
+    """2N steps in one process, restarting episodes at N exactly as a resume does, ends with
+    the same params, optimiser state and replay contents as N + resume + N; the metrics agree
+    record for record."""
+    out_b, run_b = resumed
+    config, resume = cartpole._cli.parse(
+        "cartpole", "", COMMON + ["--total-frames", str(2 * N), "--run-dir", str(tmp_path),
+                                  "--run-name", "a"], {"cartpole": cartpole_preset})  # fmt: skip
+    assert not resume
+    (tmp_path / "a").mkdir()
+    logger = RunLogger(tmp_path / "a", progress=False)
+    out_a = train(config, logger=logger, restart_envs_at=(N,))
+    logger.finish()
+    assert out_a["steps"] == out_b["steps"] == 2 * N
+    a, b = out_a["state"], out_b["state"]
+    assert_trees_equal(a.agent.params, b.agent.params)
+    assert_trees_equal(a.agent.target_params, b.agent.target_params)
+    assert_trees_equal(a.agent.opt_state, b.agent.opt_state)
+    assert_trees_equal(a.replay, b.replay)
+    assert int(np.asarray(b.agent.updates)[0]) > 1_000  # learning happened on both sides
+    assert training_records(tmp_path / "a") == training_records(run_b)
+
+
+@pytest.mark.slow
+def test_resumed_metrics_have_no_duplicate_or_missing_steps(resumed):
+    _, run_dir = resumed
+    for seed in (0, 1):
+        steps = [r["step"] for r in read_metrics(run_dir) if r["seed"] == seed
+                 and r["phase"] != "eval"]  # fmt: skip
+        assert steps == sorted(set(steps))
+        assert steps[-1] == 2 * N and N in steps
+        gaps = np.diff(steps)
+        assert gaps.max() <= 500  # one record per log interval at most
+    evals = [r["step"] for r in read_metrics(run_dir) if r["phase"] == "eval" and r["seed"] == 0]
+    assert evals == [N, 2 * N]  # the end of each part
+
+
+def run_script(args, **kw):
+    return subprocess.Popen([sys.executable, str(ROOT / "experiments" / "cartpole.py"), *args],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, **kw)  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_finishes_chunk_saves_and_exits(tmp_path, signum):
+    name = f"sig{int(signum)}"
+    proc = run_script(COMMON + ["--total-frames", "10000000", "--run-dir", str(tmp_path),
+                                "--run-name", name])  # fmt: skip
+    metrics = tmp_path / name / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (
+        not metrics.exists() or len(metrics.read_text().splitlines()) < 6
+    ):
+        time.sleep(0.2)
+    proc.send_signal(signum)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, output
+    assert "checkpoint at" in output and "--resume" in output
+    ckpt = Checkpointer(tmp_path / name)
+    step = ckpt.latest_step()
+    assert step is not None and step % 250 == 0  # a chunk boundary
+    last = [r for r in read_metrics(tmp_path / name) if r["phase"] != "eval"][-1]
+    assert last["step"] == step  # the checkpoint's metrics are all written
+    # It resumes and finishes.
+    out = cartpole.main(["--resume", str(tmp_path / name), "--total-frames", str(step + 500)])
+    assert out["steps"] == step + 500
+
+
+KILL_DURING_SAVE = textwrap.dedent("""
+    import sys, numpy as np
+    sys.path.insert(0, {root!r})
+    from jaxdqn.checkpoint import Checkpointer
+    c = Checkpointer({path!r})
+    c.save(1, {{"x": np.arange(10.0)}}, {{"steps": 1}})
+    print("saved", flush=True)
+    big = np.random.default_rng(0).random((4, 100_000_000)).astype(np.float32)  # 1.6 GB
+    c.save(2, {{"x": big}}, {{"steps": 2}})
+""")
+
+
+@pytest.mark.slow
+def test_kill_during_save_keeps_previous_checkpoint(tmp_path):
+    script = KILL_DURING_SAVE.format(root=str(ROOT), path=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "saved"
+    ckpt_dir = tmp_path / "checkpoints"
+    deadline = time.time() + 60
+    while time.time() < deadline and not any("tmp" in p.name for p in ckpt_dir.iterdir()):
+        time.sleep(0.01)
+    assert any("tmp" in p.name for p in ckpt_dir.iterdir()), "save of step 2 never started"
+    proc.kill()
+    proc.wait()
+    ckpt = Checkpointer(tmp_path)
+    assert ckpt.latest_step() == 1
+    state, meta = ckpt.restore({"x": jax.ShapeDtypeStruct((10,), np.float64)})
+    np.testing.assert_array_equal(state["x"], np.arange(10.0))
+    assert meta == {"steps": 1}
+
+
+def test_resume_errors_are_clear(resumed, tmp_path, capsys):
+    _, run_dir = resumed
+    cases = [
+        (["--resume", str(tmp_path / "missing")], "does not exist"),
+        (["--resume", str(run_dir), "--hidden", "64"], "hidden"),
+        (["--resume", str(run_dir), "--gamma", "0.9"], "gamma"),
+    ]
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "config.json").write_text((run_dir / "config.json").read_text())
+    cases.append((["--resume", str(tmp_path / "empty")], "no checkpoint"))
+    for args, message in cases:
+        with pytest.raises((SystemExit, CheckpointError)) as exc:
+            cartpole.main(args)
+        text = str(exc.value) + capsys.readouterr().err
+        assert message in text, (args, text)
+    # Nothing was written over the good run.
+    assert Checkpointer(run_dir).latest_step() == 2 * N
+
+
+def test_corrupt_checkpoint_fails_loudly(resumed, tmp_path):
+    import shutil
+
+    _, run_dir = resumed
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    step_dir = copy / "checkpoints" / str(2 * N) / "state"
+    for path in step_dir.rglob("*"):
+        if path.is_file() and path.stat().st_size > 1000:
+            path.write_bytes(b"\\0" * 100)
+    with pytest.raises(CheckpointError, match="cannot be restored"):
+        cartpole.main(["--resume", str(copy), "--total-frames", str(2 * N + 500)])
+    lines = (copy / "metrics.jsonl").read_text().splitlines()
+    assert json.loads(lines[-1])["step"] == 2 * N  # nothing appended, nothing restarted
