@@ -64,18 +64,32 @@ class Checkpointer:
             create=True,
         )
         self.manager = ocp.CheckpointManager(
-            self.directory, options=options, item_names=("state", "meta")
+            self.directory, options=options, item_names=("state", "params", "meta")
         )
 
-    def save(self, step: int, state: Any, meta: dict) -> None:
-        self.manager.save(
-            step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)
-            ),
-            force=True,
-        )
+    def save(self, step: int, state: Any, meta: dict, params: Any = None) -> None:
+        """Saves the full state, and the online params alone (small, for play and export)."""
+        items = dict(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
+        if params is not None:
+            items["params"] = ocp.args.StandardSave(params)
+        self.manager.save(step, args=ocp.args.Composite(**items), force=True)
         self.manager.wait_until_finished()
+
+    def restore_params(self, abstract_params: Any, step: int | None = None) -> Any:
+        """The online params of every seed, without reading the replay."""
+        step = self._step(step)
+        path = self.directory / str(step)
+        try:
+            out = self.manager.restore(
+                step, args=ocp.args.Composite(params=ocp.args.StandardRestore(abstract_params))
+            )
+        except Exception as err:
+            raise CheckpointError(
+                f"params in checkpoint {path} cannot be restored for this network "
+                f"(different architecture or a corrupt file): {type(err).__name__}: {err}"
+            ) from err
+        _check_shapes(out.params, abstract_params, path)
+        return out.params
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()

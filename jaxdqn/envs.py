@@ -47,6 +47,7 @@ def make_env(
     num_envs: int | None = None,
     seeds: list[int] | None = None,
     epoch: int = 0,
+    render_mode: str | None = None,
 ):
     """An envpool pool in sync mode (envs returned in env_id order), gymnasium API.
 
@@ -67,6 +68,8 @@ def make_env(
     )
     if config.max_episode_steps is not None:
         kwargs["max_episode_steps"] = config.max_episode_steps
+    if render_mode is not None:
+        kwargs["render_mode"] = render_mode
     if config.atari:
         kwargs.update(
             img_height=84,

@@ -492,7 +492,7 @@ def train(
             "versions": versions(),
         }
         tree = {"agent": state.agent, "replay": state.replay, "eval_key": eval_key}
-        checkpointer.save(steps, tree, meta)
+        checkpointer.save(steps, tree, meta, params=state.agent.params)
         if logger is not None:
             logger.note(f"checkpoint at {steps * frame_skip:,} frames: {checkpointer.directory}")
 
