@@ -75,22 +75,6 @@ class Checkpointer:
         self.manager.save(step, args=ocp.args.Composite(**items), force=True)
         self.manager.wait_until_finished()
 
-    def restore_params(self, abstract_params: Any, step: int | None = None) -> Any:
-        """The online params of every seed, without reading the replay."""
-        step = self._step(step)
-        path = self.directory / str(step)
-        try:
-            out = self.manager.restore(
-                step, args=ocp.args.Composite(params=ocp.args.StandardRestore(abstract_params))
-            )
-        except Exception as err:
-            raise CheckpointError(
-                f"params in checkpoint {path} cannot be restored for this network "
-                f"(different architecture or a corrupt file): {type(err).__name__}: {err}"
-            ) from err
-        _check_shapes(out.params, abstract_params, path)
-        return out.params
-
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
 
@@ -98,33 +82,42 @@ class Checkpointer:
         return list(self.manager.all_steps())
 
     def restore_meta(self, step: int | None = None) -> dict:
-        step = self._step(step)
-        try:
-            out = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
-        except Exception as err:  # orbax raises many types for unreadable files
-            raise CheckpointError(
-                f"checkpoint {self.directory / str(step)} cannot be read: {err}"
-            ) from err
-        return out.meta
+        return self._restore(step, "cannot be read", meta=ocp.args.JsonRestore()).meta
+
+    def restore_params(self, abstract_params: Any, step: int | None = None) -> Any:
+        """The online params of every seed, without reading the replay."""
+        out = self._restore(
+            step,
+            "cannot be restored for this network (different architecture or a corrupt file)",
+            abstract={"params": abstract_params},
+            params=ocp.args.StandardRestore(abstract_params),
+        )
+        return out.params
 
     def restore(self, abstract_state: Any, step: int | None = None) -> tuple[Any, dict]:
         """Restores (state, meta); `abstract_state` gives the expected shapes and dtypes."""
+        out = self._restore(
+            step,
+            "cannot be restored into this run's state (different network, replay or seeds, "
+            "or a corrupt file)",
+            abstract={"state": abstract_state},
+            state=ocp.args.StandardRestore(abstract_state),
+            meta=ocp.args.JsonRestore(),
+        )
+        return out.state, out.meta
+
+    def _restore(self, step: int | None, failure: str, abstract: dict | None = None, **items):
         step = self._step(step)
         path = self.directory / str(step)
         try:
-            out = self.manager.restore(
-                step,
-                args=ocp.args.Composite(
-                    state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()
-                ),
-            )
-        except Exception as err:
+            out = self.manager.restore(step, args=ocp.args.Composite(**items))
+        except Exception as err:  # orbax raises many types for unreadable files
             raise CheckpointError(
-                f"checkpoint {path} cannot be restored into this run's state (different "
-                f"network, replay or seeds, or a corrupt file): {type(err).__name__}: {err}"
+                f"checkpoint {path} {failure}: {type(err).__name__}: {err}"
             ) from err
-        _check_shapes(out.state, abstract_state, path)
-        return out.state, out.meta
+        for name, tree in (abstract or {}).items():
+            _check_shapes(out[name], tree, path)
+        return out
 
     def _step(self, step: int | None) -> int:
         if step is None:
