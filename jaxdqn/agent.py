@@ -42,6 +42,8 @@ class Agent(NamedTuple):
     act_randomly: Callable[[AgentState, Array], tuple[AgentState, Array, Array]]
     learn: Callable[[AgentState, ReplayState], tuple[AgentState, dict]]
     q_values: Callable[[Params, Array], Array]
+    sample_batch: Callable[[AgentState, ReplayState], tuple[AgentState, Any]]
+    update: Callable[[AgentState, Any], tuple[AgentState, dict]]
 
 
 def hard_target_update(period: int) -> Callable:
@@ -131,10 +133,17 @@ def make_agent(
         loss = td_loss(td_errors, loss_kind)
         return loss, jnp.mean(jnp.max(q_tm1, axis=-1))
 
+    def sample_batch(state: AgentState, replay_state: ReplayState):
+        """Draws the next batch with the agent's key; returns (state with new key, batch)."""
+        key, sample_key = jax.random.split(state.key)
+        return state.replace(key=key), sample(replay_state, sample_key, batch_size)
+
     def learn(state: AgentState, replay_state: ReplayState) -> tuple[AgentState, dict]:
         """Samples a batch, takes one optimiser step, updates the target network."""
-        key, sample_key = jax.random.split(state.key)
-        batch = sample(replay_state, sample_key, batch_size)
+        return update(*sample_batch(state, replay_state))
+
+    def update(state: AgentState, batch) -> tuple[AgentState, dict]:
+        """One optimiser step on a batch, then the target network update."""
         (loss, mean_q), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             state.params, state.target_params, batch
         )
@@ -147,8 +156,7 @@ def make_agent(
             target_params=target_params,
             opt_state=opt_state,
             updates=num_updates,
-            key=key,
         )
         return state, {"loss": loss, "mean_q": mean_q}
 
-    return Agent(init, act, act_randomly, learn, network.apply)
+    return Agent(init, act, act_randomly, learn, network.apply, sample_batch, update)

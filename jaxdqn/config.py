@@ -210,6 +210,10 @@ class TrainConfig:
     unroll: int = 0
     """lax.scan unroll of the learning chunk. 0 = auto: fully unrolled for the conv network on
     CPU (XLA CPU runs conv gradients ≈6× slower inside a loop; see BENCHMARKS.md), else 1."""
+    seed_loop: int = -1
+    """Compute each seed's update separately instead of vmapping it: 1 yes, 0 no, -1 auto
+    (yes for the conv network on CPU with several seeds, where a vmapped conv gradient runs
+    as a slow grouped convolution)."""
     log_interval: int = 10_000
     """Agent steps per seed between metrics records (rounded to whole chunks)."""
     run_dir: str = "runs"
@@ -229,6 +233,8 @@ class TrainConfig:
         _check_int("train_freq", self.train_freq, 1)
         _check_int("chunk_iterations", self.chunk_iterations, 0)
         _check_int("unroll", self.unroll, 0)
+        if self.seed_loop not in (-1, 0, 1):
+            _fail("seed_loop", self.seed_loop, "one of -1 (auto), 0, 1")
         _check_int("log_interval", self.log_interval, 1)
         _check_int("checkpoint_every", self.checkpoint_every, 0)
         _check_int("keep_checkpoints", self.keep_checkpoints, 1)
@@ -309,6 +315,12 @@ class Config:
         if self.train.chunk_iterations:
             return self.train.chunk_iterations
         return 4 if self.conv_on_cpu else 250
+
+    @property
+    def seed_loop(self) -> bool:
+        if self.train.seed_loop != -1:
+            return bool(self.train.seed_loop)
+        return self.conv_on_cpu and self.env.num_seeds > 1
 
     @property
     def unroll(self) -> int:

@@ -289,6 +289,17 @@ def make_train(
 
         return jax.lax.scan(body, state, length=num_env_steps)
 
+    def learn_seed_by_seed(agent_state: AgentState, replay_state: ReplayState):
+        """Same result as vmap(agent.learn), but the gradient of each seed is computed on its
+        own: a vmapped conv gradient becomes a grouped convolution, slow on XLA CPU."""
+        agent_state, batch = jax.vmap(agent.sample_batch)(agent_state, replay_state)
+        take = lambda tree, s: jax.tree_util.tree_map(lambda x: x[s], tree)  # noqa: E731
+        outs = [agent.update(take(agent_state, s), take(batch, s)) for s in range(S)]
+        stack = lambda *xs: jnp.stack(xs)  # noqa: E731
+        return jax.tree_util.tree_map(stack, *[o[0] for o in outs]), jax.tree_util.tree_map(
+            stack, *[o[1] for o in outs]
+        )
+
     def iteration(state: TrainState, _) -> tuple[TrainState, dict]:
         outs = []
         for _ in range(config.env_steps_per_iteration):
@@ -297,7 +308,10 @@ def make_train(
         losses = []
         agent_state = state.agent
         for _ in range(config.updates_per_iteration):
-            agent_state, learn_metrics = jax.vmap(agent.learn)(agent_state, state.replay)
+            if config.seed_loop:
+                agent_state, learn_metrics = learn_seed_by_seed(agent_state, state.replay)
+            else:
+                agent_state, learn_metrics = jax.vmap(agent.learn)(agent_state, state.replay)
             losses.append(learn_metrics)
         state = state.replace(agent=agent_state)
         stack = lambda *xs: jnp.stack(xs)  # noqa: E731

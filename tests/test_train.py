@@ -156,3 +156,19 @@ def test_bad_input_fails_before_training(args, message, tmp_path, capsys):
     err = capsys.readouterr().err
     assert message in " ".join(err.split())  # rich may wrap the message across lines
     assert not any(tmp_path.iterdir())  # nothing was created
+
+
+def test_seed_loop_matches_vmapped_updates(tmp_path):
+    """Updating seed by seed (the CPU conv path) gives the vmapped update's result."""
+    outs = []
+    for flag in ("0", "1"):
+        outs.append(cartpole.main([
+            "--num-seeds", "2", "--total-frames", "1500", "--learning-starts", "500",
+            "--chunk-iterations", "500", "--seed-loop", flag, "--run-dir", str(tmp_path),
+            "--run-name", f"loop{flag}", "--no-progress",
+        ]))  # fmt: skip
+    a, b = (o["state"].agent for o in outs)
+    assert int(np.asarray(a.updates)[0]) == 1000
+    close = lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)  # noqa: E731
+    jax.tree_util.tree_map(close, a.params, b.params)
+    np.testing.assert_array_equal(np.asarray(a.key), np.asarray(b.key))
