@@ -16,6 +16,7 @@ from jaxdqn.config import (
 )
 from jaxdqn.losses import double_q_learning, q_learning, td_loss
 from jaxdqn.networks import MLPQNetwork, NatureQNetwork
+from jaxdqn.plotting import write_curves
 from jaxdqn.policies import boltzmann, boltzmann_probs, epsilon_greedy, greedy
 from jaxdqn.replay import ReplayState, Transition, make_replay
 from jaxdqn.train import TrainState, make_train, train
@@ -50,4 +51,5 @@ __all__ = [
     "q_learning",
     "td_loss",
     "train",
+    "write_curves",
 ]

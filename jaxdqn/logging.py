@@ -285,16 +285,39 @@ class RunLogger:
             self._metrics = None
 
 
-def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
-    """All records of a run's metrics.jsonl; a malformed line is an error naming file and line."""
-    path = Path(run_dir) / METRICS_FILE
+_REQUIRED_KEYS = ("seed", "frames", "phase")
+
+
+def read_records(path: str | os.PathLike) -> list[dict]:
+    """Records of a metrics.jsonl file, checked; errors name the file and the line.
+
+    Blank lines are skipped; malformed JSON, a line that is not a JSON object, a record
+    without `seed`, `frames` and `phase`, or an empty file is a `ValueError`
+    `"<file>:<line>: ..."`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such metrics file")
     records = []
     with open(path) as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
-                records.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError as err:
                 raise ValueError(f"{path}:{number}: malformed JSON ({err.msg})") from err
+            if not isinstance(record, dict):
+                raise ValueError(f"{path}:{number}: expected a JSON object, got {line.strip()!r}")
+            missing = [k for k in _REQUIRED_KEYS if k not in record]
+            if missing:
+                raise ValueError(f"{path}:{number}: record lacks {', '.join(map(repr, missing))}")
+            records.append(record)
+    if not records:
+        raise ValueError(f"{path}:1: empty metrics file (no records; has the run logged yet?)")
     return records
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
+    """All records of a run's metrics.jsonl (see `read_records`)."""
+    return read_records(Path(run_dir) / METRICS_FILE)

@@ -396,6 +396,7 @@ def train(
     from jaxdqn.config import config_from_dict
     from jaxdqn.evaluate import human_normalized, make_evaluator
     from jaxdqn.logging import versions
+    from jaxdqn.plotting import write_curves
 
     obs_shape, obs_dtype, _ = observation_spec(config)
     replay_bytes = check_memory(config, obs_shape, obs_dtype)
@@ -509,6 +510,7 @@ def train(
         checkpointer.save(steps, tree, meta, params=state.agent.params)
         if logger is not None:
             logger.note(f"checkpoint at {steps * frame_skip:,} frames: {checkpointer.directory}")
+            write_curves(logger.run_dir)  # a run always leaves a picture; never raises
 
     def every(n_frames: int) -> int | None:
         n = n_frames // frame_skip

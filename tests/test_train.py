@@ -69,6 +69,7 @@ def test_assault_smoke_real_scores_and_finite_losses(assault_run):
     logged = [r["charts/episodic_return_last"] for r in records if r.get("charts/episodes_total")]
     assert all(s % ASSAULT_REWARD_UNIT == 0 for s in logged)
     assert max(r["frames"] for r in records) >= 8192
+    assert (run_dir / "curves.png").stat().st_size > 10_000  # a run always leaves a picture
     # Evaluation at the end: full games, real scores, human-normalised against Assault's
     # random 222.4 / human 1496 (Mnih et al. 2015).
     evals = [r for r in records if r["phase"] == "eval"]

@@ -1,0 +1,59 @@
+"""Learning curves of one or more runs: score against frames, mean over seeds, 95% CI.
+
+    python experiments/plot.py runs/cartpole-epsilon runs/cartpole-boltzmann --out curves.png
+
+Each RUN is a run directory (`metrics.jsonl`, `config.json`). Per run: the mean over seeds
+(thick line), its 95% bootstrap band over seeds, and each seed (thin lines), labelled from the
+run's config; training-episode score and `eval/score` in separate panels when both exist.
+Writes OUT (PNG), the plotted series as OUT with `.csv`, and a Markdown table as OUT with
+`.md` (also printed): IQM and mean of human-normalised evaluation scores with stratified-
+bootstrap CIs (Agarwal et al. 2021) when the runs have them (Atari), else final scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from jaxdqn import plotting  # noqa: E402
+
+
+def main(args: list[str] | None = None) -> plotting.Outputs:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("runs", nargs="+", metavar="RUN", help="run directories")
+    parser.add_argument("--out", required=True, help="output figure, e.g. curves.png")
+    parser.add_argument(
+        "--smooth",
+        type=int,
+        default=1,
+        help="moving average over this many log records of each seed's training score "
+        "(1: none; evaluation scores are never smoothed) (default: 1)",
+    )
+    parser.add_argument(
+        "--hours", action="store_true", help="x axis in wall-clock hours instead of frames"
+    )
+    ns = parser.parse_args(args)
+    if ns.smooth < 1:
+        parser.error(f"--smooth must be >= 1 records, got {ns.smooth}")
+    missing = [r for r in ns.runs if not os.path.isdir(r)]
+    if missing:
+        parser.error(f"run directory does not exist: {', '.join(missing)}")
+    try:
+        out = plotting.plot_runs(ns.runs, ns.out, smooth=ns.smooth, hours=ns.hours)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(out.table, end="")
+    print(f"wrote {out.png}, {out.csv}, {out.markdown}")
+    return out
+
+
+if __name__ == "__main__":
+    main()
