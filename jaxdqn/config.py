@@ -107,6 +107,9 @@ class ReplayConfig:
     """Transitions kept per seed (the most recent; oldest dropped). Nature: 1M."""
     batch_size: int = 32
     """Transitions per gradient update. Nature: 32."""
+    dedup_frames: bool | None = None
+    """Store each frame of a stacked image observation once and rebuild the stacks at sample
+    time (7 KB instead of 28 KB per Atari transition). None: automatically for uint8 stacks."""
 
     def __post_init__(self):
         _check_int("replay_capacity", self.replay_capacity, 1)

@@ -144,7 +144,9 @@ def process_rss_bytes() -> int:
 def check_memory(config: Config, obs_shape, obs_dtype, headroom: float = 0.85) -> int:
     """Raises before anything is allocated if the replay of all seeds cannot fit."""
     e, r = config.env, config.replay
-    per_seed = replay_nbytes(r.replay_capacity, e.envs_per_seed, obs_shape, obs_dtype)
+    per_seed = replay_nbytes(
+        r.replay_capacity, e.envs_per_seed, obs_shape, obs_dtype, r.dedup_frames
+    )
     needed = per_seed * e.num_seeds
     available, where = available_memory_bytes()
     budget = int(available * headroom)
@@ -192,7 +194,9 @@ def make_train(
     td_error = td_error or TD_ERRORS[config.agent.loss]
     policy = policy or POLICIES[config.agent.policy][0]
     optimizer = optimizer or make_optimizer(config)
-    replay = replay or make_replay(r.replay_capacity, E, obs_shape, obs_dtype)
+    replay = replay or make_replay(
+        r.replay_capacity, E, obs_shape, obs_dtype, dedup_frames=r.dedup_frames
+    )
     agent = make_agent(
         network=network,
         optimizer=optimizer,

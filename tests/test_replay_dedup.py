@@ -145,3 +145,19 @@ def test_real_assault_stream_bit_identical():
     rows = (newest - back) % sd.obs.shape[0]
     rebuilt = np.asarray(sd.obs)[rows, np.arange(num_envs)[:, None]]
     np.testing.assert_array_equal(rebuilt, obs)
+
+
+@pytest.mark.parametrize("flag, expected", [(None, True), (True, True), (False, False)])
+def test_config_flag_selects_storage(flag, expected):
+    from jaxdqn.config import Config, ReplayConfig, TrainConfig
+    from jaxdqn.train import make_train
+
+    config = Config(
+        env=EnvConfig(envs_per_seed=1),
+        replay=ReplayConfig(replay_capacity=1_000, dedup_frames=flag),
+        train=TrainConfig(learning_starts=100, total_frames=1_000),
+    )
+    trainer = make_train(config)
+    assert trainer.replay.dedup_frames is expected
+    per_transition = replay_nbytes(1_000, 1, (4, 84, 84), np.uint8, flag) / 1_000
+    assert (per_transition < 7_200) is expected
