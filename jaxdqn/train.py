@@ -516,6 +516,28 @@ def train(
             logger.note(f"checkpoint at {steps * frame_skip:,} frames: {checkpointer.directory}")
             write_curves(logger.run_dir)  # a run always leaves a picture; never raises
 
+    def check_finite(metrics):
+        """Stops the run at this chunk boundary if a loss or Q-value went NaN/inf; the last
+        good checkpoint stays as it is and a FAILED note says where and which seeds."""
+        loss, mean_q = np.asarray(metrics["loss"]), np.asarray(metrics["mean_q"])
+        bad_values = ~np.isfinite(loss) | ~np.isfinite(mean_q)  # [iterations, S]
+        if not bad_values.any():
+            return
+        seeds = sorted(set(np.nonzero(bad_values)[-1].tolist()))
+        last = checkpointer.latest_step() if checkpointer is not None else None
+        message = (
+            f"non-finite TD loss or Q-values in the chunk ending at agent step {steps} "
+            f"({steps * frame_skip:,} frames), seed(s) {seeds}; last good checkpoint: "
+            f"{'none' if last is None else f'agent step {last}'}"
+        )
+        if logger is not None:
+            logger.flush()
+            try:
+                (logger.run_dir / "FAILED").write_text(message + "\n")
+            except OSError:
+                pass
+        raise FloatingPointError(message)
+
     def every(n_frames: int) -> int | None:
         n = n_frames // frame_skip
         return (steps // n + 1) * n if n else None
@@ -564,10 +586,7 @@ def train(
         steps += per_chunk
         new = _collect_games(metrics, history)
         report(metrics, new, time.perf_counter() - start, "learn")
-        loss = np.asarray(metrics["loss"])
-        if not np.all(np.isfinite(loss)):
-            bad = sorted(set(np.nonzero(~np.isfinite(loss))[-1].tolist()))
-            raise FloatingPointError(f"non-finite TD loss at agent step {steps}, seed(s) {bad}")
+        check_finite(metrics)
         between_chunks()
     if not stopped:
         run_eval()  # always at the end

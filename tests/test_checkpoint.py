@@ -184,3 +184,34 @@ def test_corrupt_checkpoint_fails_loudly(resumed, tmp_path):
         cartpole.main(["--resume", str(copy), "--total-frames", str(2 * N + 500)])
     lines = (copy / "metrics.jsonl").read_text().splitlines()
     assert json.loads(lines[-1])["step"] == 2 * N  # nothing appended, nothing restarted
+
+
+def test_nan_reward_stops_run_and_keeps_last_good_checkpoint(tmp_path):
+    """Rewards turn NaN after 1,500 stored steps: the run stops at the end of the chunk where
+    the loss first goes NaN (1,750) with the step and seeds, writes FAILED, and the checkpoint
+    from before (1,000) stays the latest."""
+    import jax.numpy as jnp
+
+    from jaxdqn.replay import make_replay
+
+    config, _ = cartpole._cli.parse(
+        "cartpole", "", COMMON + ["--total-frames", "6000", "--checkpoint-every", "1000",
+                                  "--run-dir", str(tmp_path), "--run-name", "nan"],
+        {"cartpole": cartpole_preset},
+    )  # fmt: skip
+    base = make_replay(config.replay.replay_capacity, config.env.envs_per_seed, (4,), jnp.float32)
+
+    def add(state, obs_t, a_tm1, r_t, discount_t, first_t):
+        r_t = jnp.where(state.count > 1_500, jnp.nan, r_t)
+        return base.add(state, obs_t, a_tm1, r_t, discount_t, first_t)
+
+    (tmp_path / "nan").mkdir()
+    logger = RunLogger(tmp_path / "nan", progress=False)
+    checkpointer = Checkpointer(tmp_path / "nan")
+    with pytest.raises(FloatingPointError, match=r"agent step 1750 .*seed\(s\) \[0, 1\]"):
+        train(config, components={"replay": base._replace(add=add)}, logger=logger,
+              checkpointer=checkpointer)  # fmt: skip
+    logger.finish()
+    failed = (tmp_path / "nan" / "FAILED").read_text()
+    assert "agent step 1750" in failed and "last good checkpoint: agent step 1000" in failed
+    assert checkpointer.all_steps() == [1000]  # nothing saved after the fault
