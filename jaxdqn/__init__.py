@@ -15,7 +15,7 @@ from jaxdqn.config import (
     nature,
 )
 from jaxdqn.losses import double_q_learning, q_learning, td_loss
-from jaxdqn.networks import MLPQNetwork, NatureQNetwork
+from jaxdqn.networks import DuelingQNetwork, MLPQNetwork, NatureQNetwork
 from jaxdqn.plotting import write_curves
 from jaxdqn.policies import boltzmann, boltzmann_probs, epsilon_greedy, greedy
 from jaxdqn.replay import ReplayState, Transition, make_replay
@@ -27,6 +27,7 @@ __all__ = [
     "CheckpointError",
     "Checkpointer",
     "Config",
+    "DuelingQNetwork",
     "EnvConfig",
     "EvalConfig",
     "MLPQNetwork",

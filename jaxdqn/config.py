@@ -124,8 +124,9 @@ class ReplayConfig:
 
 @dataclasses.dataclass(frozen=True)
 class AgentConfig:
-    network: Literal["nature", "mlp"] = "nature"
-    """Q-network: nature (Mnih et al. 2015 CNN, image observations) or mlp (vector obs)."""
+    network: Literal["nature", "dueling", "mlp"] = "nature"
+    """Q-network: nature (Mnih et al. 2015 CNN), dueling (Wang et al. 2016 streams on the
+    Nature torso) — both for image observations — or mlp (vector observations)."""
     hidden: tuple[int, ...] = (128, 128)
     """Hidden layer widths of the mlp network."""
     loss: Literal["q", "double_q"] = "q"
@@ -167,8 +168,8 @@ class AgentConfig:
     """Polyak averaging rate per update: target ← (1-rate)·target + rate·online."""
 
     def __post_init__(self):
-        if self.network not in ("nature", "mlp"):
-            _fail("network", self.network, "one of nature, mlp")
+        if self.network not in ("nature", "dueling", "mlp"):
+            _fail("network", self.network, "one of nature, dueling, mlp")
         if self.loss not in TD_ERRORS:
             _fail("loss", self.loss, f"one of {', '.join(TD_ERRORS)}")
         if self.td_loss not in LOSS_KINDS:
@@ -303,8 +304,12 @@ class Config:
                 t.total_frames,
                 f"must exceed learning_starts × frame_skip ({t.learning_starts * e.frame_skip})",
             )
-        if self.agent.network == "nature" and not e.atari:
-            _fail("network", "nature", f"needs image observations; {e.env_id} is not Atari")
+        if self.agent.network != "mlp" and not e.atari:
+            _fail(
+                "network",
+                self.agent.network,
+                f"needs image observations; {e.env_id} is not Atari (use mlp)",
+            )
 
     # Derived quantities (never written back).
     @property

@@ -20,16 +20,44 @@ class NatureQNetwork(nn.Module):
 
     @nn.compact
     def __call__(self, obs: jnp.ndarray) -> jnp.ndarray:
-        # Observations stay uint8 in replay (4× less memory); scale here, once, on the device.
-        x = obs.astype(jnp.float32) / 255.0
-        # envpool gives channels first; flax convolutions want channels last.
-        x = jnp.moveaxis(x, -3, -1)  # [..., 84, 84, 4]
-        x = nn.relu(nn.Conv(32, (8, 8), strides=(4, 4), padding="VALID")(x))
-        x = nn.relu(nn.Conv(64, (4, 4), strides=(2, 2), padding="VALID")(x))
-        x = nn.relu(nn.Conv(64, (3, 3), strides=(1, 1), padding="VALID")(x))
-        x = x.reshape(x.shape[:-3] + (-1,))  # [..., 3136]
+        x = nature_torso(obs)
         x = nn.relu(nn.Dense(512)(x))
         return nn.Dense(self.num_actions)(x)
+
+
+def nature_torso(obs: jnp.ndarray) -> jnp.ndarray:
+    """The three convolutions of Mnih et al. 2015, flattened: uint8 `[..., 4, 84, 84]` →
+    `[..., 3136]`. Call inside a module's compact `__call__` (its layers join that module)."""
+    # Observations stay uint8 in replay (4× less memory); scale here, once, on the device.
+    x = obs.astype(jnp.float32) / 255.0
+    # envpool gives channels first; flax convolutions want channels last.
+    x = jnp.moveaxis(x, -3, -1)  # [..., 84, 84, 4]
+    x = nn.relu(nn.Conv(32, (8, 8), strides=(4, 4), padding="VALID")(x))
+    x = nn.relu(nn.Conv(64, (4, 4), strides=(2, 2), padding="VALID")(x))
+    x = nn.relu(nn.Conv(64, (3, 3), strides=(1, 1), padding="VALID")(x))
+    return x.reshape(x.shape[:-3] + (-1,))  # [..., 3136]
+
+
+def dueling_head(value: jnp.ndarray, advantage: jnp.ndarray) -> jnp.ndarray:
+    """Q = V + A - mean_a A (Wang et al. 2016, eq. 9): V `[..., 1]`, A `[..., A]` → `[..., A]`."""
+    return value + advantage - jnp.mean(advantage, axis=-1, keepdims=True)
+
+
+class DuelingQNetwork(nn.Module):
+    """Dueling architecture (Wang et al. 2016, "Dueling Network Architectures for Deep
+    Reinforcement Learning"): the Nature torso, then a value stream and an advantage stream of
+    512 hidden units each, combined with the mean-subtracted advantage."""
+
+    num_actions: int
+
+    @nn.compact
+    def __call__(self, obs: jnp.ndarray) -> jnp.ndarray:
+        x = nature_torso(obs)
+        value = nn.relu(nn.Dense(512, name="value_hidden")(x))
+        value = nn.Dense(1, name="value")(value)  # [..., 1]
+        advantage = nn.relu(nn.Dense(512, name="advantage_hidden")(x))
+        advantage = nn.Dense(self.num_actions, name="advantage")(advantage)  # [..., A]
+        return dueling_head(value, advantage)
 
 
 class MLPQNetwork(nn.Module):

@@ -33,7 +33,7 @@ from jaxdqn.agent import (
 )
 from jaxdqn.config import Config
 from jaxdqn.losses import TD_ERRORS
-from jaxdqn.networks import MLPQNetwork, NatureQNetwork
+from jaxdqn.networks import DuelingQNetwork, MLPQNetwork, NatureQNetwork
 from jaxdqn.policies import POLICIES
 from jaxdqn.replay import Replay, ReplayState, make_replay, replay_nbytes
 
@@ -65,9 +65,13 @@ class Trainer(NamedTuple):
 
 
 def make_network(config: Config, num_actions: int):
-    if config.agent.network == "nature":
-        return NatureQNetwork(num_actions)
-    return MLPQNetwork(num_actions, hidden=tuple(config.agent.hidden))
+    """The configured Q-network (a fork adds one module and one name here)."""
+    networks = {
+        "nature": lambda: NatureQNetwork(num_actions),
+        "dueling": lambda: DuelingQNetwork(num_actions),
+        "mlp": lambda: MLPQNetwork(num_actions, hidden=tuple(config.agent.hidden)),
+    }
+    return networks[config.agent.network]()
 
 
 def make_optimizer(config: Config) -> optax.GradientTransformation:

@@ -191,3 +191,41 @@ def test_mlp_matches_numpy_forward_and_jit():
     # Integer observations are cast to float32.
     q_int = net.apply(params, jnp.arange(4, dtype=jnp.int32))
     assert q_int.dtype == jnp.float32
+
+
+# --- dueling head (Wang et al. 2016) -----------------------------------------------------------
+
+
+def test_dueling_head_hand_worked():
+    from jaxdqn.networks import dueling_head
+
+    # V = 2, A = [1, 2, 6]: mean A = 3, so Q = 2 + [1, 2, 6] - 3 = [0, 1, 5].
+    q = dueling_head(jnp.array([[2.0]]), jnp.array([[1.0, 2.0, 6.0]]))
+    np.testing.assert_allclose(np.asarray(q), [[0.0, 1.0, 5.0]])
+    # Shifting A by a constant leaves Q unchanged: the identifiability fix of the paper.
+    q2 = dueling_head(jnp.array([[2.0]]), jnp.array([[11.0, 12.0, 16.0]]))
+    np.testing.assert_allclose(np.asarray(q2), np.asarray(q))
+
+
+def test_dueling_network_streams():
+    from jaxdqn.networks import DuelingQNetwork
+
+    net = DuelingQNetwork(num_actions=6)
+    obs = jax.random.randint(jax.random.PRNGKey(0), (3, 4, 84, 84), 0, 256).astype(jnp.uint8)
+    params = net.init(jax.random.PRNGKey(1), obs)
+    q, state = net.apply(params, obs, capture_intermediates=True)
+    assert q.shape == (3, 6) and q.dtype == jnp.float32
+    p = params["params"]
+    # Same torso as the Nature network, then two 512-unit streams: value (1) and advantage (A).
+    assert p["Conv_0"]["kernel"].shape == (8, 8, 4, 32)
+    assert p["value_hidden"]["kernel"].shape == p["advantage_hidden"]["kernel"].shape
+    assert p["value_hidden"]["kernel"].shape == (3136, 512)
+    assert p["value"]["kernel"].shape == (512, 1)
+    assert p["advantage"]["kernel"].shape == (512, 6)
+    value = np.asarray(state["intermediates"]["value"]["__call__"][0])  # [3, 1]
+    advantage = np.asarray(state["intermediates"]["advantage"]["__call__"][0])  # [3, 6]
+    q = np.asarray(q)
+    # Q = V + A - mean A: the mean of Q over actions is V, and Q - V is the centred A.
+    np.testing.assert_allclose(q.mean(-1), value[:, 0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(q - value, advantage - advantage.mean(-1, keepdims=True),
+                               rtol=1e-5, atol=1e-5)  # fmt: skip
