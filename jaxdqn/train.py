@@ -61,6 +61,11 @@ class Trainer(NamedTuple):
     config: Config
 
 
+def _stack_trees(trees) -> Any:
+    """Stacks a sequence of same-structured pytrees along a new leading axis."""
+    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
+
+
 # ----------------------------------------------------------------------------- components
 
 
@@ -302,11 +307,14 @@ def make_train(
         own: a vmapped conv gradient becomes a grouped convolution, slow on XLA CPU."""
         agent_state, batch = jax.vmap(agent.sample_batch)(agent_state, replay_state)
         take = lambda tree, s: jax.tree_util.tree_map(lambda x: x[s], tree)  # noqa: E731
-        outs = [agent.update(take(agent_state, s), take(batch, s)) for s in range(S)]
-        stack = lambda *xs: jnp.stack(xs)  # noqa: E731
-        return jax.tree_util.tree_map(stack, *[o[0] for o in outs]), jax.tree_util.tree_map(
-            stack, *[o[1] for o in outs]
+        states, metrics = zip(
+            *[agent.update(take(agent_state, s), take(batch, s)) for s in range(S)],
+            strict=True,
         )
+        return _stack_trees(states), _stack_trees(metrics)
+
+    # Chosen once here, so the training loop itself has no variant branch.
+    learn_all_seeds = learn_seed_by_seed if config.seed_loop else jax.vmap(agent.learn)
 
     def iteration(state: TrainState, _) -> tuple[TrainState, dict]:
         outs = []
@@ -316,14 +324,10 @@ def make_train(
         losses = []
         agent_state = state.agent
         for _ in range(config.updates_per_iteration):
-            if config.seed_loop:
-                agent_state, learn_metrics = learn_seed_by_seed(agent_state, state.replay)
-            else:
-                agent_state, learn_metrics = jax.vmap(agent.learn)(agent_state, state.replay)
+            agent_state, learn_metrics = learn_all_seeds(agent_state, state.replay)
             losses.append(learn_metrics)
         state = state.replace(agent=agent_state)
-        stack = lambda *xs: jnp.stack(xs)  # noqa: E731
-        metrics = jax.tree_util.tree_map(stack, *outs)
+        metrics = _stack_trees(outs)
         metrics.update(jax.tree_util.tree_map(lambda *xs: jnp.mean(jnp.stack(xs), 0), *losses))
         return state, metrics
 
