@@ -29,7 +29,8 @@ CHECKPOINT_DIR = "checkpoints"
 # Fields that may change on resume; any other difference makes a checkpoint incompatible.
 RESUMABLE_FIELDS = {
     "train": {"total_frames", "run_dir", "run_name", "progress", "log_interval",
-              "checkpoint_every", "keep_checkpoints", "chunk_iterations", "unroll", "seed_loop"},
+              "checkpoint_every", "checkpoint_minutes", "keep_checkpoints",
+              "chunk_iterations", "unroll", "seed_loop"},
     "eval": {"eval_every", "eval_episodes", "eval_epsilon", "eval_max_episode_steps"},
     "env": {"num_threads"},
 }  # fmt: skip

@@ -228,6 +228,9 @@ class TrainConfig:
     """Show a live progress display between chunks."""
     checkpoint_every: int = 1_000_000
     """Frames per seed between checkpoints (0: only at the end); always one at the end."""
+    checkpoint_minutes: float = 0.0
+    """Also checkpoint when this many minutes of wall-clock time have passed since the last
+    checkpoint (0: off). Bounds the work a crash or a SIGKILL can lose."""
     keep_checkpoints: int = 3
     """Keep the latest K checkpoints (older ones are deleted)."""
 
@@ -241,6 +244,7 @@ class TrainConfig:
             _fail("seed_loop", self.seed_loop, "one of -1 (auto), 0, 1")
         _check_int("log_interval", self.log_interval, 1)
         _check_int("checkpoint_every", self.checkpoint_every, 0)
+        _check_range("checkpoint_minutes", self.checkpoint_minutes, 0.0, math.inf)
         _check_int("keep_checkpoints", self.keep_checkpoints, 1)
 
 

@@ -520,6 +520,7 @@ def train(
         }
         tree = {"agent": state.agent, "replay": state.replay, "eval_key": eval_key}
         checkpointer.save(steps, tree, meta, params=state.agent.params)
+        last_save[0] = time.monotonic()
         if logger is not None:
             logger.note(f"checkpoint at {steps * frame_skip:,} frames: {checkpointer.directory}")
             write_curves(logger.run_dir)  # a run always leaves a picture; never raises
@@ -550,6 +551,7 @@ def train(
         n = n_frames // frame_skip
         return (steps // n + 1) * n if n else None
 
+    last_save = [time.monotonic()]
     next_eval = every(config.eval.eval_every)
     next_checkpoint = every(config.train.checkpoint_every)
     restarts = sorted(x for x in restart_envs_at if x > steps)
@@ -569,9 +571,11 @@ def train(
         if stop:
             stopped = stop.signal
         checkpoint_due = next_checkpoint is not None and steps >= next_checkpoint
+        minutes = config.train.checkpoint_minutes
+        checkpoint_due |= minutes > 0 and time.monotonic() - last_save[0] >= 60 * minutes
         if checkpoint_due and not stopped and steps < total_steps:
             save_checkpoint()
-            next_checkpoint = every(config.train.checkpoint_every)
+            next_checkpoint = every(config.train.checkpoint_every) if next_checkpoint else None
 
     # Warm-up in pieces so that progress shows; at most two compiled lengths.
     warmup_left = max(0, config.learning_starts_rounded - steps) // per_env_step
