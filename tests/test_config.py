@@ -1,7 +1,11 @@
 """Configuration: each validation rule, the presets, and derived quantities."""
 
 import math
+import os
 import re
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -85,6 +89,35 @@ def test_env_config_unknown_env_lists_close_matches():
     with pytest.raises(ValueError, match=re.escape("env_id='Asault-v5'")) as info:
         EnvConfig(env_id="Asault-v5")
     assert "Assault-v5" in str(info.value)
+
+
+UNDER_O = textwrap.dedent("""
+    import sys
+    from jaxdqn.config import AgentConfig, EnvConfig
+    assert False, "asserts must be stripped"  # proves -O is on: this line does nothing
+    print("optimize", sys.flags.optimize)
+    for build in (lambda: EnvConfig(env_id="Asault-v5"), lambda: AgentConfig(gamma=1.5),
+                  lambda: EnvConfig(num_seeds=0)):
+        try:
+            build()
+        except ValueError as err:
+            print("ValueError", err)
+        else:
+            print("accepted")
+""")
+
+
+def test_validation_holds_under_python_O():
+    """`python -O` strips `assert`: validation must raise ValueError all the same."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-O", "-c", UNDER_O], cwd=root, capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "optimize 1"
+    assert len(lines) == 4 and all(line.startswith("ValueError") for line in lines[1:]), lines
+    assert "env_id='Asault-v5'" in lines[1] and "Assault-v5" in lines[1].split("matches")[-1]
+    assert "gamma=1.5" in lines[2] and "num_seeds=0" in lines[3]
 
 
 def test_env_config_rejects_zero_seeds():
