@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import errno
+import fcntl
 import json
 import math
 import os
 import platform
+import socket
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.json"
+LOCK_FILE = "LOCK"
 
 
 def versions() -> dict:
@@ -59,6 +64,82 @@ def make_run_dir(config, resume: bool = False) -> Path:
     if not os.access(path, os.W_OK):
         raise PermissionError(f"run directory {path} is not writable")
     return path
+
+
+class RunLockedError(RuntimeError):
+    """Another live process holds a run directory's lock."""
+
+
+class RunLock:
+    """This process's exclusive hold on a run directory (see `lock_run_dir`)."""
+
+    def __init__(self, path: Path, fd: int | None):
+        self.path = path
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the only descriptor drops the flock
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _open_lock_file(lock_path: Path) -> int:
+    return os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+
+
+def lock_run_dir(path: str | os.PathLike) -> RunLock:
+    """Takes an exclusive advisory lock (`flock`) on `path/LOCK` for the life of this process.
+
+    The kernel drops the lock when the process ends in any way, SIGKILL included, so a killed
+    run can be resumed without cleaning up; the file stays (deleting a lock file races with a
+    process opening it) and holds the pid and host of the latest holder. Creating it also
+    proves the directory writable.
+
+    Raises:
+      RunLockedError: another live process holds the lock; names the directory and its pid.
+      OSError: the lock file cannot be created or written (errno and path in the message).
+    """
+    path = Path(path)
+    lock_path = path / LOCK_FILE
+    try:
+        fd = _open_lock_file(lock_path)
+    except OSError as err:
+        raise OSError(
+            err.errno, f"run directory {path} is not writable: {lock_path}: {err.strerror}"
+        ) from err
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        holder = os.pread(fd, 200, 0).decode(errors="replace").split()
+        os.close(fd)
+        if err.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+            # A filesystem without locks (ENOLCK, EOPNOTSUPP): run, but say so.
+            warnings.warn(
+                f"cannot lock {lock_path} ({err.strerror}); nothing stops a second process "
+                "from writing this run at the same time",
+                stacklevel=2,
+            )
+            return RunLock(lock_path, None)
+        who = f"pid {holder[0]}" if holder else "pid unknown"
+        if len(holder) > 1 and holder[1] != socket.gethostname():
+            who += f" on host {holder[1]}"
+        raise RunLockedError(
+            f"run directory {path} is in use by another process ({who}, holding {lock_path}); "
+            "wait for it to finish or stop it, then --resume"
+        ) from None
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+    except OSError as err:
+        os.close(fd)
+        raise OSError(err.errno, f"cannot write {lock_path}: {err.strerror}") from err
+    return RunLock(lock_path, fd)
 
 
 def _clean(x):

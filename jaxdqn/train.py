@@ -627,15 +627,24 @@ def mean_last(scores: list[float], n: int) -> float:
 
 def run_experiment(config: Config, components: dict | None = None, resume: bool = False) -> dict:
     """The host edge: checks memory, makes (or reopens) the run directory, trains with live
-    progress and checkpoints; SIGINT/SIGTERM finish the chunk, checkpoint and return."""
-    import signal
-
-    from jaxdqn.checkpoint import Checkpointer
-    from jaxdqn.logging import RunLogger, make_run_dir
+    progress and checkpoints; SIGINT/SIGTERM finish the chunk, checkpoint and return. A
+    second process on the same run directory is refused (`logging.RunLockedError`)."""
+    from jaxdqn.logging import lock_run_dir, make_run_dir
 
     obs_shape, obs_dtype, _ = observation_spec(config)
     check_memory(config, obs_shape, obs_dtype)  # before the run directory exists
     run_dir = make_run_dir(config, resume=resume)
+    # One process per run directory; the OS drops the lock if this one dies (even SIGKILL).
+    with lock_run_dir(run_dir):
+        return _run_locked(config, components, resume, run_dir)
+
+
+def _run_locked(config: Config, components: dict | None, resume: bool, run_dir) -> dict:
+    import signal
+
+    from jaxdqn.checkpoint import Checkpointer
+    from jaxdqn.logging import RunLogger
+
     checkpointer = Checkpointer(run_dir, keep=config.train.keep_checkpoints)
     logger = RunLogger(run_dir, progress=config.train.progress)
     stop = StopFlag()
