@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -69,12 +72,32 @@ class Checkpointer:
         )
 
     def save(self, step: int, state: Any, meta: dict, params: Any = None) -> None:
-        """Saves the full state, and the online params alone (small, for play and export)."""
+        """Saves the full state, and the online params alone (small, for play and export).
+
+        A write that fails (disk full, permissions, read-only filesystem) raises a
+        CheckpointError naming the directory and the reason; the partial checkpoint is removed
+        and the previous one stays restorable."""
         items = dict(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
         if params is not None:
             items["params"] = ocp.args.StandardSave(params)
-        self.manager.save(step, args=ocp.args.Composite(**items), force=True)
-        self.manager.wait_until_finished()
+        previous = self.latest_step()
+        try:
+            self.manager.save(step, args=ocp.args.Composite(**items), force=True)
+            self.manager.wait_until_finished()
+        except (OSError, ValueError) as err:
+            reason = _write_failure(err)
+            if reason is None:
+                raise  # not an I/O failure
+            for partial in self.directory.glob(f"{step}.orbax-checkpoint-tmp*"):
+                shutil.rmtree(partial, ignore_errors=True)  # frees what it took
+            kept = (
+                f"the previous checkpoint (step {previous}) is intact"
+                if previous is not None
+                else "there is no earlier checkpoint"
+            )
+            raise CheckpointError(
+                f"could not write checkpoint at step {step} to {self.directory}: {reason}; {kept}"
+            ) from err
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
@@ -130,6 +153,27 @@ class Checkpointer:
                 f"no checkpoint at step {step} in {self.directory}; have {self.all_steps()}"
             )
         return step
+
+
+# absl status codes with which tensorstore reports failed file writes (as a ValueError)
+_IO_STATUS = ("RESOURCE_EXHAUSTED", "PERMISSION_DENIED", "UNAVAILABLE", "DATA_LOSS", "INTERNAL")
+
+
+def _write_failure(err: Exception) -> str | None:
+    """The errno text of a failed checkpoint write, or None if `err` is not a write failure.
+    Orbax's own files fail with OSError; array data is written by tensorstore, whose errors
+    are ValueErrors carrying `[os_error_code='28']`."""
+    if isinstance(err, OSError):
+        where = f" ({err.filename})" if err.filename else ""
+        return f"{err.strerror or err}{where}"
+    message = str(err)
+    code = re.search(r"os_error_code='?(\d+)", message)
+    if code:
+        path = re.search(r'Failed (?:writing|to write)[^"]*"([^"]+)"', message)
+        return os.strerror(int(code.group(1))) + (f" ({path.group(1)})" if path else "")
+    if message.startswith(_IO_STATUS):
+        return message.splitlines()[0][:300]
+    return None
 
 
 def _check_shapes(restored, abstract, path) -> None:

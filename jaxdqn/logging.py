@@ -142,6 +142,13 @@ def lock_run_dir(path: str | os.PathLike) -> RunLock:
     return RunLock(lock_path, fd)
 
 
+def write_error(err: OSError, path: str | os.PathLike, what: str = "") -> OSError:
+    """The OSError to raise when writing `path` failed: keeps the errno (ENOSPC, EACCES, EROFS,
+    …) and names the file and the errno's text."""
+    reason = err.strerror or str(err)
+    return OSError(err.errno, f"cannot write {path}: {reason}{what}")
+
+
 def _clean(x):
     """JSON-safe floats: NaN/inf become null."""
     if x is None:
@@ -182,15 +189,22 @@ class RunLogger:
             "updates_per_iteration": config.updates_per_iteration,
             "env_steps_per_iteration": config.env_steps_per_iteration,
         }
-        (self.run_dir / CONFIG_FILE).write_text(json.dumps(record, indent=2, default=str))
+        config_path = self.run_dir / CONFIG_FILE
+        try:
+            config_path.write_text(json.dumps(record, indent=2, default=str))
+        except OSError as err:
+            raise write_error(err, config_path) from err
         metrics_path = self.run_dir / METRICS_FILE
         self.metrics_lines = 0
-        if resume_metrics_lines is not None and metrics_path.exists():
-            with open(metrics_path) as f:
-                kept = [line for line in f if line.strip()][:resume_metrics_lines]
-            metrics_path.write_text("".join(kept))
-            self.metrics_lines = len(kept)
-        self._metrics = open(metrics_path, "a", buffering=1)
+        try:
+            if resume_metrics_lines is not None and metrics_path.exists():
+                with open(metrics_path) as f:
+                    kept = [line for line in f if line.strip()][:resume_metrics_lines]
+                metrics_path.write_text("".join(kept))
+                self.metrics_lines = len(kept)
+            self._metrics = open(metrics_path, "a")
+        except OSError as err:
+            raise write_error(err, metrics_path) from err
         self._t0 = time.time()
         self._total_frames = total_frames
         self._num_seeds = config.env.num_seeds
@@ -296,6 +310,7 @@ class RunLogger:
     def log_eval(self, steps, frames, scores, human_normalized, elapsed) -> None:
         """One record per seed: `eval/score` (mean real game score of the evaluation games)."""
         self._flush()  # keep records in step order
+        records = []
         for s in range(scores.shape[0]):
             record = {
                 "seed": s,
@@ -311,9 +326,8 @@ class RunLogger:
                 ),
                 "eval/seconds": round(elapsed, 3),
             }
-            self._metrics.write(json.dumps(record) + "\n")
-            self.metrics_lines += 1
-        self._metrics.flush()
+            records.append(record)
+        self._write(records)
         means = " ".join(f"{np.mean(x):.1f}" for x in scores)
         self._last_eval = means
         self.note(f"eval at {frames:,} frames: mean score per seed {means}")
@@ -328,6 +342,7 @@ class RunLogger:
         loss = np.mean(acc["loss"], axis=0) if acc["loss"] else None
         mean_q = np.mean(acc["mean_q"], axis=0) if acc["mean_q"] else None
         now = time.time() - self._t0
+        records = []
         for s in range(S):
             games = acc["games"][s]
             all_scores = acc["history"].scores[s]
@@ -346,9 +361,32 @@ class RunLogger:
                 "losses/q_values": _clean(mean_q[s]) if mean_q is not None else None,
                 "charts/SPS": _clean(sps),
             }
-            self._metrics.write(json.dumps(record) + "\n")
-            self.metrics_lines += 1
-        self._metrics.flush()
+            records.append(record)
+        self._write(records)
+
+    def _write(self, records: list[dict]) -> None:
+        """Appends whole records; a failed write (disk full, permissions) raises an OSError
+        naming metrics.jsonl, and nothing more is written."""
+        if self._metrics is None:
+            raise RuntimeError("RunLogger: metrics.jsonl is closed (start() first)")
+        try:
+            self._metrics.write("".join(json.dumps(r) + "\n" for r in records))
+            self._metrics.flush()
+        except OSError as err:
+            self._close_quietly()
+            raise write_error(
+                err,
+                self.run_dir / METRICS_FILE,
+                "; --resume rewrites the records since the last checkpoint",
+            ) from err
+        self.metrics_lines += len(records)
+
+    def _close_quietly(self) -> None:
+        metrics, self._metrics = self._metrics, None
+        try:
+            metrics.close()  # retries the unwritten buffer, which may fail again
+        except OSError:
+            pass
 
     def flush(self) -> None:
         """Writes the records of the interval in progress now."""

@@ -1,6 +1,8 @@
 """Checkpoints: resume equivalence, signals, crash safety, and loud failures."""
 
+import errno
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -149,6 +151,73 @@ def test_kill_during_save_keeps_previous_checkpoint(tmp_path):
     state, meta = ckpt.restore({"x": jax.ShapeDtypeStruct((10,), np.float64)})
     np.testing.assert_array_equal(state["x"], np.arange(10.0))
     assert meta == {"steps": 1}
+
+
+FAIL_DURING_SAVE = textwrap.dedent("""
+    import resource, sys, numpy as np
+    sys.path.insert(0, {root!r})
+    from jaxdqn.checkpoint import Checkpointer, CheckpointError
+    c = Checkpointer({path!r})
+    c.save(1, {{"x": np.arange(10.0)}}, {{"steps": 1}})
+    # Files may grow to 100 kB (root too): the 8 MB array of step 2 fails inside tensorstore
+    # with EFBIG, the way a full disk fails with ENOSPC.
+    hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+    resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, hard))
+    try:
+        c.save(2, {{"x": np.random.default_rng(0).random(1_000_000)}}, {{"steps": 2}})
+    except CheckpointError as err:
+        print("CheckpointError:", err)
+""")
+
+
+def assert_only_step_1_restores(path):
+    ckpt = Checkpointer(path)
+    assert ckpt.all_steps() == [1]
+    assert not [p.name for p in (path / "checkpoints").iterdir() if "tmp" in p.name]
+    state, meta = ckpt.restore({"x": jax.ShapeDtypeStruct((10,), np.float64)})
+    np.testing.assert_array_equal(state["x"], np.arange(10.0))
+    assert meta == {"steps": 1}
+
+
+def test_failed_write_names_reason_and_keeps_previous_checkpoint(tmp_path):
+    script = FAIL_DURING_SAVE.format(root=str(ROOT), path=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    message = out.stdout.strip()
+    start = f"CheckpointError: could not write checkpoint at step 2 to {tmp_path / 'checkpoints'}"
+    assert message.startswith(start + ": File too large"), message
+    assert message.endswith("; the previous checkpoint (step 1) is intact"), message
+    assert_only_step_1_restores(tmp_path)
+
+
+def test_unwritable_checkpoint_dir_names_reason_and_keeps_previous(tmp_path, monkeypatch):
+    ckpt = Checkpointer(tmp_path)
+    ckpt.save(1, {"x": np.arange(10.0)}, {"steps": 1})
+    ckpt_dir = tmp_path / "checkpoints"
+    if os.geteuid() == 0:  # root ignores permissions: fail as a read-only mount does
+        real_mkdir = os.mkdir
+
+        def mkdir(path, *args, **kwargs):
+            if "orbax-checkpoint-tmp" in str(path):
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+            return real_mkdir(path, *args, **kwargs)
+
+        monkeypatch.setattr(os, "mkdir", mkdir)
+        reason = "Read-only file system"
+    else:
+        ckpt_dir.chmod(0o500)
+        reason = "Permission denied"
+    try:
+        with pytest.raises(CheckpointError) as exc:
+            ckpt.save(2, {"x": np.zeros(10)}, {"steps": 2})
+    finally:
+        monkeypatch.undo()
+        ckpt_dir.chmod(0o700)
+    message = str(exc.value)
+    assert message.startswith(f"could not write checkpoint at step 2 to {ckpt_dir}: {reason}")
+    assert message.endswith("the previous checkpoint (step 1) is intact")
+    assert_only_step_1_restores(tmp_path)
 
 
 def test_resume_errors_are_clear(resumed, tmp_path, capsys):
