@@ -111,7 +111,11 @@ def make_agent(
         key, act_key = jax.random.split(state.key)
         parameter = policy_schedule(state.steps)
         q = network.apply(state.params, obs)
+        chex.assert_shape(q, (obs.shape[0], num_actions))  # [E, A]
+        chex.assert_type(q, float)
         actions = policy(act_key, q, parameter)
+        chex.assert_shape(actions, (obs.shape[0],))
+        chex.assert_type(actions, int)
         state = state.replace(key=key, steps=state.steps + obs.shape[0])
         return state, actions, parameter
 
@@ -127,6 +131,9 @@ def make_agent(
         q_t_target = network.apply(target_params, batch.s_t)
         # Only double-Q reads q_t_online; XLA drops this forward pass when it is unused.
         q_t_online = jax.lax.stop_gradient(network.apply(params, batch.s_t))
+        chex.assert_shape([q_tm1, q_t_target, q_t_online], (batch_size, num_actions))
+        chex.assert_type([q_tm1, q_t_target, q_t_online], float)
+        chex.assert_equal_shape([batch.s_tm1, batch.s_t])
         td_errors = jax.vmap(td_error)(
             q_tm1, batch.a_tm1, batch.r_t, batch.discount_t, q_t_target, q_t_online
         )

@@ -1,5 +1,7 @@
 """End-to-end training: CartPole learns, Assault runs through its script, runs are reproducible."""
 
+import collections
+import dataclasses
 import json
 import os
 import sys
@@ -173,3 +175,47 @@ def test_seed_loop_matches_vmapped_updates(tmp_path):
     close = lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)  # noqa: E731
     jax.tree_util.tree_map(close, a.params, b.params)
     np.testing.assert_array_equal(np.asarray(a.key), np.asarray(b.key))
+
+
+def test_warmup_and_learning_chunk_compile_once(tmp_path):
+    """Two warm-up pieces and four learning chunks, with checkpoints between them: `warmup`
+    and `run` are each traced and compiled once (a recompile per chunk costs seconds on CPU
+    and minutes for the Atari CNN)."""
+    from jax import monitoring
+
+    from jaxdqn.checkpoint import Checkpointer
+    from jaxdqn.config import cartpole
+    from jaxdqn.train import train
+
+    config = cartpole()
+    config = dataclasses.replace(
+        config,
+        env=dataclasses.replace(config.env, envs_per_seed=2),
+        replay=dataclasses.replace(config.replay, replay_capacity=5_000, batch_size=32),
+        train=dataclasses.replace(
+            config.train, total_frames=10_400, learning_starts=10_000, chunk_iterations=50,
+            checkpoint_every=200, progress=False,
+        ),
+        eval=dataclasses.replace(config.eval, eval_every=0, eval_episodes=1,
+                                 eval_max_episode_steps=50),
+    )  # fmt: skip
+    events = collections.Counter()
+
+    def listener(event, duration, fun_name=None, **kwargs):
+        del duration, kwargs
+        events[event.rsplit("/", 1)[-1], fun_name] += 1
+
+    monitoring.register_event_duration_secs_listener(listener)
+    try:
+        out = train(config, checkpointer=Checkpointer(tmp_path))
+    finally:
+        monitoring.unregister_event_duration_listener(listener)
+    # 10,000 warm-up steps in pieces of 5,000 (2,500 vector steps), then 4 chunks of 100.
+    assert out["steps"] == 10_400
+    assert Checkpointer(tmp_path).all_steps()[-1] == 10_400
+    for name in ("warmup", "run"):
+        counts = {
+            "traced": events["jaxpr_trace_duration", name],
+            "lowered": events["jaxpr_to_mlir_module_duration", f"jit({name})"],
+        }
+        assert counts == {"traced": 1, "lowered": 1}, (name, counts, sorted(events))
