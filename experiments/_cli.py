@@ -12,6 +12,31 @@ import tyro  # noqa: E402
 
 from jaxdqn.config import PRESETS, Config  # noqa: E402
 
+LIST_FLAGS = ("--temperature-start", "--hidden")
+
+
+def _split_lists(args: list[str]) -> list[str]:
+    """`--temperature-start 1,2,5,10` (or `=1,2,5,10`) → `--temperature-start 1 2 5 10`; several
+    temperatures without `--num-seeds` run one seed per temperature."""
+    out, i = [], 0
+    while i < len(args):
+        flag, _, inline = args[i].partition("=")
+        if flag in LIST_FLAGS:
+            values = [inline] if inline else []
+            i += 1
+            while not values and i < len(args) or (i < len(args) and not args[i].startswith("--")):
+                values.append(args[i])
+                i += 1
+            values = [v for value in values for v in value.split(",") if v]
+            out += [flag, *values]
+            if flag == "--temperature-start" and len(values) > 1:
+                if not any(a.partition("=")[0] == "--num-seeds" for a in args):
+                    out += ["--num-seeds", str(len(values))]
+            continue
+        out.append(args[i])
+        i += 1
+    return out
+
 
 def parse(
     default_preset: str, description: str, args: list[str] | None = None, presets=None
@@ -29,7 +54,7 @@ def parse(
     from jaxdqn.train import check_memory, observation_spec
 
     presets = presets or PRESETS
-    args = list(sys.argv[1:] if args is None else args)
+    args = _split_lists(list(sys.argv[1:] if args is None else args))
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--preset", default=default_preset)
     pre.add_argument("--resume", default=None)
@@ -67,3 +92,18 @@ def parse(
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
     return config, known.resume is not None
+
+
+def run(config: Config, resume: bool, components: dict | None = None) -> dict:
+    """`run_experiment`, with a failure that stops the run (another process on the run
+    directory, an unwritable or full disk, a checkpoint that does not match, non-finite
+    losses) printed as one `error: ...` line and exit status 1 instead of a traceback."""
+    from jaxdqn.checkpoint import CheckpointError
+    from jaxdqn.logging import RunLockedError
+    from jaxdqn.train import run_experiment
+
+    try:
+        return run_experiment(config, components=components, resume=resume)
+    except (RunLockedError, CheckpointError, FloatingPointError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None

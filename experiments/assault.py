@@ -12,14 +12,13 @@ from __future__ import annotations
 import _cli
 
 from jaxdqn.config import cleanrl, dopamine, nature
-from jaxdqn.train import run_experiment
 
 ATARI_PRESETS = {"nature": nature, "dopamine": dopamine, "cleanrl": cleanrl}
 
 
 def main(args: list[str] | None = None) -> dict:
     config, resume = _cli.parse("nature", __doc__, args, presets=ATARI_PRESETS)
-    return run_experiment(config, resume=resume)
+    return _cli.run(config, resume)
 
 
 if __name__ == "__main__":

@@ -8,12 +8,11 @@ from __future__ import annotations
 import _cli
 
 from jaxdqn.config import cartpole
-from jaxdqn.train import run_experiment
 
 
 def main(args: list[str] | None = None) -> dict:
     config, resume = _cli.parse("cartpole", __doc__, args, presets={"cartpole": cartpole})
-    return run_experiment(config, resume=resume)
+    return _cli.run(config, resume)
 
 
 if __name__ == "__main__":

@@ -34,10 +34,11 @@ class AgentState:
     steps: Array  # int32: agent steps taken (drives the ε / τ schedule)
     updates: Array  # int32: parameter updates done (drives target syncs)
     key: chex.PRNGKey
+    seed_index: Array  # int32: which of the run's seeds this is (per-seed schedules)
 
 
 class Agent(NamedTuple):
-    init: Callable[[chex.PRNGKey, Array], AgentState]
+    init: Callable[..., AgentState]
     act: Callable[[AgentState, Array], tuple[AgentState, Array, Array]]
     act_randomly: Callable[[AgentState, Array], tuple[AgentState, Array, Array]]
     learn: Callable[[AgentState, ReplayState], tuple[AgentState, dict]]
@@ -70,7 +71,7 @@ def make_agent(
     optimizer: optax.GradientTransformation,
     td_error: TDErrorFn,
     policy: Callable[[chex.PRNGKey, Array, Array], Array],
-    policy_schedule: optax.Schedule,
+    policy_schedule: Callable[[Array, Array], Array],
     target_update: Callable,
     sample: Callable,
     batch_size: int,
@@ -84,7 +85,8 @@ def make_agent(
       optimizer: optax transformation (gradient clipping included).
       td_error: per-transition fn(q_tm1, a_tm1, r_t, discount_t, q_t_target, q_t_online).
       policy: fn(key, q `[B, A]`, parameter) → actions `[B]` (ε-greedy, Boltzmann, …).
-      policy_schedule: optax schedule of the policy parameter (ε or τ) over agent steps.
+      policy_schedule: fn(agent steps, seed index) → the policy parameter (ε or τ); the seed
+        index lets seeds trained side by side follow different schedules (a τ sweep).
       target_update: fn(params, target_params, updates) → new target params.
       sample: the replay's `sample(state, key, batch_size)`.
       batch_size: transitions per update.
@@ -93,7 +95,7 @@ def make_agent(
     """
     td_loss(jnp.zeros((1,)), loss_kind)  # fail now, not at trace time, on an unknown kind
 
-    def init(key: chex.PRNGKey, example_obs: Array) -> AgentState:
+    def init(key: chex.PRNGKey, example_obs: Array, seed_index: Array = 0) -> AgentState:
         init_key, key = jax.random.split(key)
         params = network.init(init_key, example_obs)
         return AgentState(
@@ -104,12 +106,13 @@ def make_agent(
             steps=jnp.zeros((), jnp.int32),
             updates=jnp.zeros((), jnp.int32),
             key=key,
+            seed_index=jnp.asarray(seed_index, jnp.int32),
         )
 
     def act(state: AgentState, obs: Array) -> tuple[AgentState, Array, Array]:
         """Actions `[E]` for observations `[E, *obs]`; returns (state, actions, ε or τ)."""
         key, act_key = jax.random.split(state.key)
-        parameter = policy_schedule(state.steps)
+        parameter = policy_schedule(state.steps, state.seed_index)
         q = network.apply(state.params, obs)
         chex.assert_shape(q, (obs.shape[0], num_actions))  # [E, A]
         chex.assert_type(q, float)
@@ -123,8 +126,9 @@ def make_agent(
         """Uniform random actions (replay warm-up, as in Mnih et al. 2015)."""
         key, act_key = jax.random.split(state.key)
         actions = jax.random.randint(act_key, (obs.shape[0],), 0, num_actions, jnp.int32)
+        parameter = policy_schedule(state.steps, state.seed_index)  # as `act` reports it
         state = state.replace(key=key, steps=state.steps + obs.shape[0])
-        return state, actions, policy_schedule(state.steps)
+        return state, actions, parameter
 
     def loss_fn(params, target_params, batch):
         q_tm1 = network.apply(params, batch.s_tm1)  # [B, A]

@@ -110,10 +110,15 @@ class ReplayConfig:
     dedup_frames: bool | None = None
     """Store each frame of a stacked image observation once and rebuild the stacks at sample
     time (7 KB instead of 28 KB per Atari transition). None: automatically for uint8 stacks."""
+    n_step: int = 1
+    """Learn from n-step returns r_t + γ r_t+1 + … + γ^(n-1) r_t+n-1 + γ^n max Q(s_t+n),
+    computed from the replay and cut at episode ends and life losses (1: one-step DQN; 3 in
+    Rainbow, Hessel et al. 2018)."""
 
     def __post_init__(self):
         _check_int("replay_capacity", self.replay_capacity, 1)
         _check_int("batch_size", self.batch_size, 1)
+        _check_int("n_step", self.n_step, 1)
         if self.batch_size > self.replay_capacity:
             _fail(
                 "batch_size",
@@ -141,8 +146,10 @@ class AgentConfig:
     """ε at the start of the run (agent step 0)."""
     epsilon_end: float = 0.1
     """ε after exploration_steps (Nature: 0.1)."""
-    temperature_start: float = 5.0
-    """Boltzmann τ at the start of the run (τ=5 is near-uniform for typical Q gaps)."""
+    temperature_start: tuple[float, ...] = (5.0,)
+    """Boltzmann τ at the start of the run (τ=5 is near-uniform for typical Q gaps). Several
+    values (`--temperature-start 1,2,5,10`, one per seed) run a τ sweep as vmapped seeds:
+    seed i starts from the i-th value."""
     temperature_end: float = 0.1
     """Boltzmann τ after exploration_steps (near-greedy)."""
     exploration_steps: int = 250_000
@@ -185,7 +192,12 @@ class AgentConfig:
         _check_range("gamma", self.gamma, 0.0, 1.0)
         _check_range("epsilon_start", self.epsilon_start, 0.0, 1.0)
         _check_range("epsilon_end", self.epsilon_end, 0.0, 1.0)
-        _check_range("temperature_start", self.temperature_start, 0.0, math.inf, lo_open=True)
+        if isinstance(self.temperature_start, (int, float)):  # one value for every seed
+            object.__setattr__(self, "temperature_start", (float(self.temperature_start),))
+        if not isinstance(self.temperature_start, tuple) or not self.temperature_start:
+            _fail("temperature_start", self.temperature_start, "one value, or one per seed")
+        for tau in self.temperature_start:
+            _check_range("temperature_start", tau, 0.0, math.inf, lo_open=True)
         _check_range("temperature_end", self.temperature_end, 0.0, math.inf, lo_open=True)
         _check_int("exploration_steps", self.exploration_steps, 1)
         _check_range("learning_rate", self.learning_rate, 0.0, math.inf, lo_open=True)
@@ -285,6 +297,21 @@ class Config:
                 "replay_capacity",
                 r.replay_capacity,
                 f"must be >= envs_per_seed ({e.envs_per_seed})",
+            )
+        if r.n_step > r.replay_capacity // e.envs_per_seed:
+            _fail(
+                "n_step",
+                r.n_step,
+                f"must be <= replay_capacity // envs_per_seed "
+                f"({r.replay_capacity // e.envs_per_seed} transitions per env)",
+            )
+        taus = self.agent.temperature_start
+        if len(taus) not in (1, e.num_seeds):
+            _fail(
+                "temperature_start",
+                ",".join(f"{t:g}" for t in taus),
+                f"give one value, or one per seed (num_seeds={e.num_seeds}): "
+                f"--num-seeds {len(taus)} runs these {len(taus)} schedules side by side",
             )
         if t.learning_starts < r.batch_size:
             _fail(
@@ -393,8 +420,10 @@ def config_from_dict(record: dict) -> Config:
     kwargs = {}
     for name, cls in sections.items():
         values = dict(record.get(name, {}))
-        if name == "agent" and "hidden" in values:
-            values["hidden"] = tuple(values["hidden"])
+        if name == "agent":
+            for key in ("hidden", "temperature_start"):
+                if isinstance(values.get(key), list):
+                    values[key] = tuple(values[key])
         known = {f.name for f in dataclasses.fields(cls)}
         kwargs[name] = cls(**{k: v for k, v in values.items() if k in known})
     return Config(**kwargs)

@@ -75,10 +75,11 @@ class Run:
     path: Path
     records: list[dict]
     config: dict | None  # the "config" entry of config.json; None if the file is missing
+    part: str = ""  # which seeds of the run, when a run is split by a per-seed setting
 
     @property
     def name(self) -> str:
-        return self.path.name
+        return f"{self.path.name}[{self.part}]" if self.part else self.path.name
 
     @property
     def env_id(self) -> str | None:
@@ -109,6 +110,10 @@ def load_run(run_dir: str | os.PathLike) -> Run:
     return Run(path=path, records=records, config=config)
 
 
+def _values(x) -> list:
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
 def run_label(config: Mapping | None, fallback: str = "run") -> str:
     """Legend label from a run's settings: `ε-greedy (ε 1→0.01)`, `Boltzmann (τ 5→0.05)`."""
     agent = (config or {}).get("agent") or {}
@@ -116,8 +121,25 @@ def run_label(config: Mapping | None, fallback: str = "run") -> str:
     if policy == "epsilon":
         return f"ε-greedy (ε {agent['epsilon_start']:g}→{agent['epsilon_end']:g})"
     if policy == "boltzmann":
-        return f"Boltzmann (τ {agent['temperature_start']:g}→{agent['temperature_end']:g})"
+        starts = ",".join(f"{t:g}" for t in dict.fromkeys(_values(agent["temperature_start"])))
+        return f"Boltzmann (τ {starts}→{agent['temperature_end']:g})"
     return policy or fallback
+
+
+def split_run(run: Run) -> list[Run]:
+    """A run whose seeds follow different schedules (`--temperature-start 1,2,5,10`) as one
+    Run per distinct start value, each with its seeds' records; any other run as itself."""
+    agent = (run.config or {}).get("agent") or {}
+    starts = _values(agent.get("temperature_start"))
+    if agent.get("policy") != "boltzmann" or len(set(starts)) < 2:
+        return [run]
+    parts = []
+    for tau in dict.fromkeys(starts):
+        seeds = {i for i, t in enumerate(starts) if t == tau}
+        config = dict(run.config, agent=dict(agent, temperature_start=[tau]))
+        records = [r for r in run.records if r["seed"] in seeds]
+        parts.append(Run(path=run.path, records=records, config=config, part=f"tau0={tau:g}"))
+    return parts
 
 
 def run_labels(runs: Sequence[Run]) -> list[str]:
@@ -575,7 +597,7 @@ def plot_runs(
 ) -> Outputs:
     """Figure `out` (PNG), the plotted series `out.csv`, and a table `out.md`: IQM and mean
     of human-normalised scores when evaluation records carry them, else final scores."""
-    runs = [load_run(d) for d in run_dirs]
+    runs = [part for d in run_dirs for part in split_run(load_run(d))]
     labels = run_labels(runs)
     x = "hours" if hours else "frames"
     curves = [
@@ -611,7 +633,14 @@ def write_curves(run_dir: str | os.PathLike, smooth: int = 1) -> Path | None:
     """
     try:
         run = load_run(run_dir)
-        curves = [c for p in PANELS if (c := run_curve(run, p, smooth)) is not None]
+        parts = split_run(run)
+        curves = [
+            c
+            for part in parts
+            for p in PANELS
+            if (c := run_curve(part, p, smooth, label=part.label if len(parts) > 1 else None))
+            is not None
+        ]
         if not curves:
             return None
         png = Path(run_dir) / "curves.png"

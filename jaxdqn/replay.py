@@ -35,6 +35,19 @@ p ≈ 0.05 on early CartPole → ≈1e-42 at 32 rounds), the column's newest val
 which each `add` tracks. A transition across an episode start is therefore never sampled while
 the drawn column holds any valid transition (`can_sample` counts row pairs, not valid pairs; a
 column made only of episode starts, i.e. one-step episodes, holds none).
+
+n-step returns (`n_step > 1`, Sutton & Barto 2018 §7.1; Hessel et al. 2018) are computed at
+sample time from the same rows: from a drawn transition (i-1, i) the return follows the column
+forward while the next row continues the episode,
+
+    r_t = r(i) + d(i)·r(i+1) + … + d(i)…d(i+m-2)·r(i+m-1),   discount_t = d(i)…d(i+m-1),
+    s_t = obs(i+m-1),                                         m = steps used, 1 ≤ m ≤ n,
+
+where d is the stored discount (γ, or 0 after a terminal or a life loss). It stops early (m < n)
+where the next row starts an episode (`first`: after a game end, a truncation or a life loss),
+so nothing crosses an episode boundary: a terminal makes `discount_t` 0, a truncation
+bootstraps from the last state with γ^m. The n-1 newest rows of each column are not drawn,
+so every drawn return that is cut short is cut by its episode, never by the end of the data.
 """
 
 from __future__ import annotations
@@ -113,6 +126,7 @@ def make_replay(
     obs_dtype=jnp.uint8,
     max_draws: int = 32,
     dedup_frames: bool | None = None,
+    n_step: int = 1,
 ) -> Replay:
     """Builds a uniform replay buffer.
 
@@ -124,6 +138,7 @@ def make_replay(
       max_draws: rejection-sampling rounds per batch element (see module docstring).
       dedup_frames: store each frame of a `[K, H, W]` stack once (None: automatically for
         uint8 stacks, see module docstring).
+      n_step: length of the sampled returns (1: one-step Q-learning; see module docstring).
 
     Returns:
       `Replay(init, add, sample, can_sample, capacity_per_env, num_envs, dedup_frames)`.
@@ -137,6 +152,13 @@ def make_replay(
         )
     if max_draws < 1:
         raise ValueError(f"make_replay: max_draws={max_draws!r} must be >= 1")
+    if not isinstance(n_step, (int, np.integer)) or n_step < 1:
+        raise ValueError(f"make_replay: n_step={n_step!r} must be an integer >= 1")
+    if n_step > capacity // num_envs:
+        raise ValueError(
+            f"make_replay: n_step={n_step} exceeds the transitions per env column "
+            f"({capacity // num_envs}); raise capacity or lower n_step"
+        )
     obs_shape = tuple(int(d) for d in obs_shape)
     if dedup_frames is None:
         dedup_frames = is_frame_stack(obs_shape, obs_dtype)
@@ -195,8 +217,24 @@ def make_replay(
         )
 
     def num_candidates(state: ReplayState) -> Array:
-        # Per column: every row of the window whose predecessor is also held.
-        return jnp.maximum(jnp.minimum(state.count, window) - 1, 0)
+        # Per column: every row of the window whose predecessor is also held, less the n-1
+        # newest (their n-step returns are not complete yet).
+        return jnp.maximum(jnp.minimum(state.count, window) - 1 - (n_step - 1), 0)
+
+    def n_step_return(state: ReplayState, row_t: Array, column: Array):
+        """(return, discount, row of the bootstrap state) of the transitions ending at
+        `row_t`, following each column forward up to n-1 more rows within the episode."""
+        r_t = state.reward[row_t, column]
+        discount_t = state.discount[row_t, column]
+        last = row_t
+        going = jnp.ones_like(row_t, dtype=jnp.bool_)
+        for k in range(1, n_step):
+            row = (row_t + k) % rows
+            going &= ~state.first[row, column] & (discount_t > 0)
+            r_t = r_t + jnp.where(going, discount_t * state.reward[row, column], 0.0)
+            discount_t = jnp.where(going, discount_t * state.discount[row, column], discount_t)
+            last = jnp.where(going, row, last)
+        return r_t, discount_t, last
 
     def stacked(state: ReplayState, row: Array, column: Array) -> Array:
         """Observations at (row, column) pairs `[B]` → `[B, *obs_shape]`."""
@@ -222,6 +260,7 @@ def make_replay(
         shape = (max_draws, batch_size)
         columns = jax.random.randint(column_key, shape, 0, num_envs)
         ages = jax.random.randint(age_key, shape, 0, jnp.maximum(num_candidates(state), 1))
+        ages = ages + (n_step - 1)  # the n-1 newest rows are never drawn
         rows_t = (state.cursor - 1 - ages) % rows  # [max_draws, batch]
         valid = ~state.first[rows_t, columns]
         if dedup_frames:  # every frame of s_tm1 must still be held
@@ -234,12 +273,17 @@ def make_replay(
         none_valid = ~jnp.any(valid, axis=0)
         row_t = jnp.where(none_valid, state.newest_valid[column] % rows, row_t)
         row_tm1 = (row_t - 1) % rows
+        if n_step == 1:
+            r_t, discount_t = state.reward[row_t, column], state.discount[row_t, column]
+            row_s_t = row_t
+        else:
+            r_t, discount_t, row_s_t = n_step_return(state, row_t, column)
         return Transition(
             s_tm1=stacked(state, row_tm1, column),
             a_tm1=state.action[row_t, column],
-            r_t=state.reward[row_t, column],
-            discount_t=state.discount[row_t, column],
-            s_t=stacked(state, row_t, column),
+            r_t=r_t,
+            discount_t=discount_t,
+            s_t=stacked(state, row_s_t, column),
         )
 
     return Replay(init, add, sample, can_sample, capacity_per_env, int(num_envs), dedup_frames)

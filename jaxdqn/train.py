@@ -93,11 +93,23 @@ def make_optimizer(config: Config) -> optax.GradientTransformation:
     return opt
 
 
-def make_policy_schedule(config: Config) -> optax.Schedule:
+def make_policy_schedule(config: Config) -> Callable[[Array, Array], Array]:
+    """fn(agent steps, seed index) → ε or τ, decayed linearly over exploration_steps; with
+    several `temperature_start` values, seed i starts from the i-th (a τ sweep as seeds)."""
     a = config.agent
     if a.policy == "boltzmann":
-        return optax.linear_schedule(a.temperature_start, a.temperature_end, a.exploration_steps)
-    return optax.linear_schedule(a.epsilon_start, a.epsilon_end, a.exploration_steps)
+        starts = np.broadcast_to(a.temperature_start, (config.env.num_seeds,))
+        end = a.temperature_end
+    else:
+        starts, end = np.full((config.env.num_seeds,), a.epsilon_start), a.epsilon_end
+    starts = jnp.asarray(starts, jnp.float32)
+
+    def schedule(steps: Array, seed_index: Array) -> Array:
+        frac = jnp.clip(steps / a.exploration_steps, 0.0, 1.0)
+        start = starts[seed_index]
+        return start + frac * (end - start)
+
+    return schedule
 
 
 def make_target_update(config: Config) -> Callable:
@@ -204,7 +216,7 @@ def make_train(
     policy = policy or POLICIES[config.agent.policy][0]
     optimizer = optimizer or make_optimizer(config)
     replay = replay or make_replay(
-        r.replay_capacity, E, obs_shape, obs_dtype, dedup_frames=r.dedup_frames
+        r.replay_capacity, E, obs_shape, obs_dtype, dedup_frames=r.dedup_frames, n_step=r.n_step
     )
     agent = make_agent(
         network=network,
@@ -224,7 +236,7 @@ def make_train(
     gamma = config.agent.gamma
 
     def fresh(keys: Array, obs: Array):
-        agent_state = jax.vmap(agent.init)(keys, obs)
+        agent_state = jax.vmap(agent.init)(keys, obs, jnp.arange(S))
         replay_state = jax.vmap(lambda _: replay.init())(jnp.arange(S))
         return agent_state, replay_state
 
@@ -276,6 +288,9 @@ def make_train(
         )
         split = lambda x: x.reshape((S, E) + x.shape[1:])  # noqa: E731
         obs, reward, terminated, truncated = map(split, (obs, reward, terminated, truncated))
+        chex.assert_shape(obs, (S, E) + obs_shape)  # checked at trace time only: free
+        chex.assert_type(obs, obs_dtype)  # uint8 stays uint8 until the network scales it
+        chex.assert_shape([reward, terminated, truncated], (S, E))
         info = jax.tree_util.tree_map(split, info)
         # Life loss and real terminals cut bootstrapping; truncation does not.
         discount = gamma * (1.0 - terminated.astype(jnp.float32))
