@@ -66,6 +66,16 @@ def polyak_target_update(rate: float) -> Callable:
     return update
 
 
+# Name → fn(agent_config: config.AgentConfig) → update fn(params, target_params, updates) → new
+# target params, called after every parameter update (`updates` counts them, from 1).
+# AgentConfig validates `--target-update` against these names.
+TargetUpdateFn = Callable[[Params, Params, Array], Params]
+TARGET_UPDATES: dict[str, Callable[[Any], TargetUpdateFn]] = {
+    "hard": lambda agent_config: hard_target_update(agent_config.target_update_period),
+    "polyak": lambda agent_config: polyak_target_update(agent_config.polyak_rate),
+}
+
+
 def make_agent(
     network: nn.Module,
     optimizer: optax.GradientTransformation,

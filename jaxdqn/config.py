@@ -15,7 +15,9 @@ from typing import Literal
 
 import tyro
 
+from jaxdqn.agent import TARGET_UPDATES
 from jaxdqn.losses import LOSS_KINDS, TD_ERRORS
+from jaxdqn.networks import IMAGE_NETWORKS, NETWORKS
 from jaxdqn.policies import POLICIES
 
 ATARI_FRAME_SKIP = 4
@@ -23,6 +25,13 @@ ATARI_FRAME_SKIP = 4
 
 def _fail(field: str, value, allowed: str) -> None:
     raise ValueError(f"{field}={value!r} is invalid: {allowed}")
+
+
+def _check_registered(field: str, value, registry: dict, where: str) -> None:
+    # Checked against the registry when the config is built, so a name a fork registers before
+    # parsing is accepted and an unknown one fails before anything is allocated.
+    if value not in registry:
+        _fail(field, value, f"one of {', '.join(registry)} (the names in {where})")
 
 
 def _check_int(field: str, value, minimum: int) -> None:
@@ -129,19 +138,22 @@ class ReplayConfig:
 
 @dataclasses.dataclass(frozen=True)
 class AgentConfig:
-    network: Literal["nature", "dueling", "mlp"] = "nature"
+    network: str = "nature"
     """Q-network: nature (Mnih et al. 2015 CNN), dueling (Wang et al. 2016 streams on the
-    Nature torso) — both for image observations — or mlp (vector observations)."""
+    Nature torso) — both for image observations — or mlp (vector observations); any name
+    registered in jaxdqn.networks.NETWORKS."""
     hidden: tuple[int, ...] = (128, 128)
     """Hidden layer widths of the mlp network."""
-    loss: Literal["q", "double_q"] = "q"
-    """TD target: q (max-Q over the target network) or double_q (van Hasselt et al. 2016)."""
+    loss: str = "q"
+    """TD target: q (max-Q over the target network) or double_q (van Hasselt et al. 2016);
+    any name registered in jaxdqn.losses.TD_ERRORS."""
     td_loss: Literal["huber", "mse"] = "huber"
     """Loss on the TD error: huber (δ=1, the error clipping of Mnih et al. 2015) or mse."""
     gamma: float = 0.99
     """Discount factor γ in [0, 1]."""
-    policy: Literal["epsilon", "boltzmann"] = "epsilon"
-    """Exploration: epsilon (ε-greedy) or boltzmann (softmax of Q/τ)."""
+    policy: str = "epsilon"
+    """Exploration: epsilon (ε-greedy) or boltzmann (softmax of Q/τ); any name registered in
+    jaxdqn.policies.POLICIES."""
     epsilon_start: float = 1.0
     """ε at the start of the run (agent step 0)."""
     epsilon_end: float = 0.1
@@ -166,8 +178,9 @@ class AgentConfig:
     """ε of Adam (1.5e-4 as Rainbow/Dopamine) or RMSProp (0.01 in Nature)."""
     max_grad_norm: float = 10.0
     """Clip gradients to this global norm (<= 0 disables)."""
-    target_update: Literal["hard", "polyak"] = "hard"
-    """Target network: hard copy every target_update_period updates, or polyak averaging."""
+    target_update: str = "hard"
+    """Target network: hard (copy every target_update_period updates) or polyak (averaging
+    at polyak_rate); any name registered in jaxdqn.agent.TARGET_UPDATES."""
     target_update_period: int = 10_000
     """Parameter updates between hard target syncs (Nature Extended Data Table 1 counts
     updates: 10,000 updates = 40,000 agent steps at train_freq 4)."""
@@ -175,18 +188,16 @@ class AgentConfig:
     """Polyak averaging rate per update: target ← (1-rate)·target + rate·online."""
 
     def __post_init__(self):
-        if self.network not in ("nature", "dueling", "mlp"):
-            _fail("network", self.network, "one of nature, dueling, mlp")
-        if self.loss not in TD_ERRORS:
-            _fail("loss", self.loss, f"one of {', '.join(TD_ERRORS)}")
+        _check_registered("network", self.network, NETWORKS, "jaxdqn.networks.NETWORKS")
+        _check_registered("loss", self.loss, TD_ERRORS, "jaxdqn.losses.TD_ERRORS")
         if self.td_loss not in LOSS_KINDS:
             _fail("td_loss", self.td_loss, f"one of {', '.join(LOSS_KINDS)}")
-        if self.policy not in POLICIES:
-            _fail("policy", self.policy, f"one of {', '.join(POLICIES)}")
+        _check_registered("policy", self.policy, POLICIES, "jaxdqn.policies.POLICIES")
         if self.optimizer not in ("adam", "rmsprop"):
             _fail("optimizer", self.optimizer, "one of adam, rmsprop")
-        if self.target_update not in ("hard", "polyak"):
-            _fail("target_update", self.target_update, "one of hard, polyak")
+        _check_registered(
+            "target_update", self.target_update, TARGET_UPDATES, "jaxdqn.agent.TARGET_UPDATES"
+        )
         if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):
             _fail("hidden", self.hidden, "a non-empty tuple of positive integers")
         _check_range("gamma", self.gamma, 0.0, 1.0)
@@ -335,7 +346,7 @@ class Config:
                 t.total_frames,
                 f"must exceed learning_starts × frame_skip ({t.learning_starts * e.frame_skip})",
             )
-        if self.agent.network != "mlp" and not e.atari:
+        if self.agent.network in IMAGE_NETWORKS and not e.atari:
             _fail(
                 "network",
                 self.agent.network,
@@ -347,7 +358,7 @@ class Config:
     def conv_on_cpu(self) -> bool:
         import jax
 
-        return self.agent.network != "mlp" and jax.default_backend() == "cpu"
+        return self.agent.network in IMAGE_NETWORKS and jax.default_backend() == "cpu"
 
     @property
     def chunk_iterations(self) -> int:

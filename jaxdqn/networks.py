@@ -1,8 +1,13 @@
-"""Q-networks (flax.linen). Each maps observations to Q-values `[..., A]` in float32."""
+"""Q-networks (flax.linen). Each maps observations to Q-values `[..., A]` in float32.
+
+`NETWORKS` maps a `--network` name to fn(num_actions, agent_config) → flax module; a fork adds
+a module and one name (and lists it in `IMAGE_NETWORKS` if it takes Atari frames).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -72,3 +77,34 @@ class MLPQNetwork(nn.Module):
         for width in self.hidden:
             x = nn.relu(nn.Dense(width)(x))
         return nn.Dense(self.num_actions)(x)
+
+
+def nature_network(num_actions: int, agent_config: Any) -> nn.Module:
+    """`--network nature`: the Nature CNN (image observations)."""
+    del agent_config
+    return NatureQNetwork(num_actions)
+
+
+def dueling_network(num_actions: int, agent_config: Any) -> nn.Module:
+    """`--network dueling`: value and advantage streams on the Nature torso (images)."""
+    del agent_config
+    return DuelingQNetwork(num_actions)
+
+
+def mlp_network(num_actions: int, agent_config: Any) -> nn.Module:
+    """`--network mlp`: an MLP of `agent_config.hidden` widths (vector observations)."""
+    return MLPQNetwork(num_actions, hidden=tuple(agent_config.hidden))
+
+
+# Name → fn(num_actions, agent_config: config.AgentConfig) → flax module mapping observations
+# `[..., *obs]` to Q-values `[..., A]`. AgentConfig validates `--network` against these names.
+NetworkFn = Callable[[int, Any], nn.Module]
+NETWORKS: dict[str, NetworkFn] = {
+    "nature": nature_network,
+    "dueling": dueling_network,
+    "mlp": mlp_network,
+}
+
+# Networks that take Atari frames (uint8 `[..., 4, 84, 84]`): the config refuses them on other
+# envs, and on CPU runs their learning chunk unrolled (see config.Config.conv_on_cpu).
+IMAGE_NETWORKS: set[str] = {"nature", "dueling"}

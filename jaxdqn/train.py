@@ -24,16 +24,10 @@ import numpy as np
 import optax
 
 from jaxdqn import envs as envs_lib
-from jaxdqn.agent import (
-    Agent,
-    AgentState,
-    hard_target_update,
-    make_agent,
-    polyak_target_update,
-)
+from jaxdqn.agent import TARGET_UPDATES, Agent, AgentState, make_agent
 from jaxdqn.config import Config
 from jaxdqn.losses import TD_ERRORS
-from jaxdqn.networks import DuelingQNetwork, MLPQNetwork, NatureQNetwork
+from jaxdqn.networks import NETWORKS
 from jaxdqn.policies import POLICIES
 from jaxdqn.replay import Replay, ReplayState, make_replay, replay_nbytes
 
@@ -70,13 +64,8 @@ def _stack_trees(trees) -> Any:
 
 
 def make_network(config: Config, num_actions: int):
-    """The configured Q-network (a fork adds one module and one name here)."""
-    networks = {
-        "nature": lambda: NatureQNetwork(num_actions),
-        "dueling": lambda: DuelingQNetwork(num_actions),
-        "mlp": lambda: MLPQNetwork(num_actions, hidden=tuple(config.agent.hidden)),
-    }
-    return networks[config.agent.network]()
+    """The Q-network named by `--network`, from `jaxdqn.networks.NETWORKS`."""
+    return NETWORKS[config.agent.network](num_actions, config.agent)
 
 
 def make_optimizer(config: Config) -> optax.GradientTransformation:
@@ -113,9 +102,8 @@ def make_policy_schedule(config: Config) -> Callable[[Array, Array], Array]:
 
 
 def make_target_update(config: Config) -> Callable:
-    if config.agent.target_update == "polyak":
-        return polyak_target_update(config.agent.polyak_rate)
-    return hard_target_update(config.agent.target_update_period)
+    """The target update named by `--target-update`, from `jaxdqn.agent.TARGET_UPDATES`."""
+    return TARGET_UPDATES[config.agent.target_update](config.agent)
 
 
 def observation_spec(config: Config) -> tuple[tuple[int, ...], np.dtype, int]:
