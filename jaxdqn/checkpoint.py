@@ -35,7 +35,7 @@ RESUMABLE_FIELDS = {
               "checkpoint_every", "checkpoint_minutes", "keep_checkpoints",
               "chunk_iterations", "unroll", "seed_loop"},
     "eval": {"eval_every", "eval_episodes", "eval_epsilon", "eval_max_episode_steps"},
-    "env": {"num_threads"},
+    "env": {"num_threads", "env_backend"},
 }  # fmt: skip
 
 

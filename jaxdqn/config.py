@@ -21,6 +21,16 @@ from jaxdqn.networks import IMAGE_NETWORKS, NETWORKS
 from jaxdqn.policies import POLICIES
 
 ATARI_FRAME_SKIP = 4
+ENV_BACKENDS = ("envpool-xla", "envpool", "gymnasium")
+
+
+def gymnasium_env_ids() -> list[str]:
+    """Registered gymnasium ids, ale-py's ALE/* included."""
+    import ale_py
+    import gymnasium
+
+    gymnasium.register_envs(ale_py)
+    return list(gymnasium.registry)
 
 
 def _fail(field: str, value, allowed: str) -> None:
@@ -49,6 +59,8 @@ def _check_range(field: str, value, lo: float, hi: float, *, lo_open=False) -> N
 
 def is_atari(env_id: str) -> bool:
     """Atari games in envpool are the `*-v5` ids backed by ALE."""
+    if env_id.startswith("ALE/"):  # gymnasium's ale-py ids
+        return True
     import envpool.registration as reg
 
     spec = reg.registry.specs.get(env_id)
@@ -58,7 +70,8 @@ def is_atari(env_id: str) -> bool:
 @dataclasses.dataclass(frozen=True)
 class EnvConfig:
     env_id: str = "Assault-v5"
-    """envpool task id, e.g. Assault-v5, Breakout-v5, CartPole-v1."""
+    """envpool task id, e.g. Assault-v5, Breakout-v5, CartPole-v1; with --env-backend
+    gymnasium a gymnasium id (ALE/Assault-v5; Assault-v5 also names the ale-py game)."""
     num_seeds: int = 1
     """Independent training runs trained side by side (vmapped) in one process."""
     envs_per_seed: int = 4
@@ -69,7 +82,9 @@ class EnvConfig:
     """Truncate a game after this many agent steps (None: envpool's default, 27,000 agent
     steps = 108,000 frames on Atari, 500 on CartPole-v1)."""
     noop_max: int = 30
-    """Atari: up to this many no-op actions at the start of every game (Mnih et al. 2015)."""
+    """Atari: a random number of no-op actions, fewer than noop_max, starts every game
+    (Mnih et al. 2015's 30; envpool / ale-py convention). 1 disables them; 0 is refused
+    (envpool 1.2.5 crashes on it)."""
     episodic_life: bool = True
     """Atari, training only: a lost life ends the episode for learning (discount 0); the
     reported game score still sums all lives."""
@@ -78,28 +93,50 @@ class EnvConfig:
     repeat_action_probability: float = 0.0
     """Atari sticky actions (0.25 in Machado et al. 2018 / Dopamine; 0 in Mnih et al. 2015)."""
     num_threads: int = 0
-    """envpool worker threads (0: one per core)."""
+    """envpool / ale-py worker threads (0: one per core)."""
+    env_backend: str = "auto"
+    """Who steps the envs: envpool-xla (inside the jitted chunk; CPU/GPU), envpool (from
+    Python between jitted calls; the TPU path), gymnasium (any gymnasium id, e.g.
+    ALE/Assault-v5 via ale-py). auto: envpool-xla, or envpool on TPU."""
 
     def __post_init__(self):
-        import envpool
+        if self.env_backend not in ("auto", *ENV_BACKENDS):
+            _fail("env_backend", self.env_backend, f"one of auto, {', '.join(ENV_BACKENDS)}")
+        if self.env_backend == "gymnasium":
+            known, kind = gymnasium_env_ids(), "a gymnasium env id"
+        else:
+            import envpool
 
-        known = envpool.list_all_envs()
+            known, kind = envpool.list_all_envs(), "an envpool task"
+        if self.env_backend == "gymnasium" and f"ALE/{self.env_id}" in known:
+            known = [self.env_id]  # envpool's Atari name of an ale-py game: Assault-v5
         if self.env_id not in known:
             close = difflib.get_close_matches(self.env_id, known, n=5, cutoff=0.6)
             hint = f" Close matches: {', '.join(close)}." if close else ""
-            _fail("env_id", self.env_id, f"not an envpool task.{hint}")
+            if self.env_backend != "gymnasium" and self.env_id in gymnasium_env_ids():
+                hint += " It is a gymnasium id: add --env-backend gymnasium."
+            _fail("env_id", self.env_id, f"not {kind}.{hint}")
         _check_int("num_seeds", self.num_seeds, 1)
         _check_int("envs_per_seed", self.envs_per_seed, 1)
         _check_int("seed", self.seed, 0)
         if self.max_episode_steps is not None:
             _check_int("max_episode_steps", self.max_episode_steps, 1)
-        _check_int("noop_max", self.noop_max, 0)
+        _check_int("noop_max", self.noop_max, 1)
         _check_int("num_threads", self.num_threads, 0)
         _check_range("repeat_action_probability", self.repeat_action_probability, 0.0, 1.0)
 
     @property
     def atari(self) -> bool:
         return is_atari(self.env_id)
+
+    @property
+    def backend(self) -> str:
+        """env_backend with auto resolved: envpool's XLA step exists on CPU and GPU only."""
+        if self.env_backend != "auto":
+            return self.env_backend
+        import jax
+
+        return "envpool" if jax.default_backend() == "tpu" else "envpool-xla"
 
     @property
     def frame_skip(self) -> int:

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdqn import envs as envs_lib
+from jaxdqn import backends
 from jaxdqn.config import Config
 from jaxdqn.policies import epsilon_greedy
 
@@ -33,6 +33,7 @@ REFERENCE_SCORES = {
 
 def human_normalized(env_id: str, score):
     """(score - random) / (human - random), or None for games without reference scores."""
+    env_id = env_id.removeprefix("ALE/")  # gymnasium's ALE/Assault-v5 is Assault-v5
     if env_id not in REFERENCE_SCORES:
         return None
     random, human = REFERENCE_SCORES[env_id]
@@ -61,7 +62,9 @@ def make_evaluator(config: Config, q_values: Callable) -> Callable:
         envs_per_seed=n,
         max_episode_steps=config.eval.eval_max_episode_steps,
     )
-    env = envs_lib.make_env(eval_env_config, evaluation=True, seeds=eval_env_seeds(config))
+    env = backends.make_host_env(
+        eval_env_config, config.env.backend, evaluation=True, seeds=eval_env_seeds(config)
+    )
     epsilon = config.eval.eval_epsilon
 
     @jax.jit
@@ -71,7 +74,7 @@ def make_evaluator(config: Config, q_values: Callable) -> Callable:
         return jax.vmap(lambda k, qq: epsilon_greedy(k, qq, epsilon))(keys, q)
 
     def evaluate(params, key) -> np.ndarray:
-        obs, _ = env.reset()
+        obs = env.reset()
         obs_shape = obs.shape[1:]
         scores = np.zeros(S * n, np.float64)
         running = np.zeros(S * n, np.float64)
@@ -79,9 +82,10 @@ def make_evaluator(config: Config, q_values: Callable) -> Callable:
         while not finished.all():
             key, act_key = jax.random.split(key)
             actions = act(params, jnp.asarray(obs).reshape((S, n) + obs_shape), act_key)
-            obs, reward, terminated, truncated, info = env.step(np.asarray(actions).reshape(S * n))
-            running += np.where(finished, 0.0, envs_lib.game_reward(reward, info))
-            over = np.asarray(envs_lib.game_over(terminated, truncated, info))
+            step = env.step(np.asarray(actions).reshape(S * n))
+            obs = step.obs
+            running += np.where(finished, 0.0, step.game_reward)
+            over = np.asarray(step.game_over)
             newly = over & ~finished
             scores[newly] = running[newly]
             finished |= over

@@ -72,8 +72,18 @@ def play(
         raise ValueError(f"epsilon={epsilon} must be in [0, 1]")
     obs_shape, _, num_actions = observation_spec(config)
     network = make_network(config, num_actions)
+    env_id, backend = config.env.env_id, config.env.backend
+    if backend == "gymnasium" and config.env.atari:  # same game, same preprocessing (backends.py)
+        env_id, backend = env_id.removeprefix("ALE/"), "envpool"
+    if backend == "gymnasium":
+        raise ValueError(
+            f"play records envpool games; {env_id} (env_backend=gymnasium) has no envpool "
+            "version: evaluate it with jaxdqn.evaluate instead"
+        )
     env_config = dataclasses.replace(
         config.env,
+        env_id=env_id,
+        env_backend=backend,
         num_seeds=1,
         envs_per_seed=1,
         max_episode_steps=max_episode_steps or config.eval.eval_max_episode_steps,

@@ -11,6 +11,7 @@ is a separate compiled function chosen from Python.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxdqn import backends
 from jaxdqn import envs as envs_lib
 from jaxdqn.agent import TARGET_UPDATES, Agent, AgentState, make_agent
 from jaxdqn.config import Config
@@ -108,17 +110,7 @@ def make_target_update(config: Config) -> Callable:
 
 def observation_spec(config: Config) -> tuple[tuple[int, ...], np.dtype, int]:
     """(obs shape, obs dtype, number of actions) of the configured env, from its spec."""
-    import envpool
-
-    spec = envpool.make_spec(config.env.env_id, **_spec_kwargs(config))
-    obs_space = spec.observation_space
-    return tuple(obs_space.shape), np.dtype(obs_space.dtype), int(spec.action_space.n)
-
-
-def _spec_kwargs(config: Config) -> dict:
-    if config.env.atari:
-        return dict(img_height=84, img_width=84, gray_scale=True, stack_num=4)
-    return {}
+    return backends.observation_spec(config.env, config.env.backend)
 
 
 # ----------------------------------------------------------------------------- memory
@@ -219,8 +211,13 @@ def make_train(
         loss_kind=config.agent.td_loss,
     )
 
-    env = envs_lib.make_env(e, epoch=env_epoch)
-    handle, _recv, _send, xla_step = env.xla()
+    host_stepped = e.backend != "envpool-xla"
+    if host_stepped:
+        env = backends.make_host_env(e, e.backend, epoch=env_epoch)
+        handle = np.zeros((), np.int32)  # unused: the env is stepped from Python
+    else:
+        env = envs_lib.make_env(e, epoch=env_epoch)
+        handle, _recv, _send, xla_step = env.xla()
     gamma = config.agent.gamma
 
     def fresh(keys: Array, obs: Array):
@@ -249,7 +246,7 @@ def make_train(
     adopt_jit = jax.jit(adopt, donate_argnums=(0, 1))
 
     def reset_obs() -> Array:
-        obs, _ = env.reset()
+        obs = env.reset() if host_stepped else env.reset()[0]
         return jnp.asarray(obs).reshape((S, E) + obs_shape)
 
     def default_keys() -> Array:
@@ -268,29 +265,28 @@ def make_train(
         return {"agent": agent_state, "replay": replay_state,
                 "eval_key": jax.eval_shape(lambda: jax.random.PRNGKey(0))}  # fmt: skip
 
-    def env_step(state: TrainState, act_fn) -> tuple[TrainState, dict]:
-        """One vector env step for all seeds: act → env step → replay add → episode stats."""
+    def choose(state: TrainState, act_fn) -> tuple[TrainState, Array, Array]:
+        """Actions `[S, E]` for the latest observations (and ε or τ per seed)."""
         agent_state, actions, parameter = jax.vmap(act_fn)(state.agent, state.obs)
-        handle, (obs, reward, terminated, truncated, info) = xla_step(
-            state.handle, actions.reshape(S * E)
-        )
-        split = lambda x: x.reshape((S, E) + x.shape[1:])  # noqa: E731
-        obs, reward, terminated, truncated = map(split, (obs, reward, terminated, truncated))
+        return state.replace(agent=agent_state), actions, parameter
+
+    def observe(state: TrainState, actions, parameter, step: backends.Step, handle):
+        """One vector env step's results `[S·E, ...]` → replay add and episode stats."""
+        split = lambda x: jnp.asarray(x).reshape((S, E) + x.shape[1:])  # noqa: E731
+        obs, reward, terminated, truncated, raw, over = map(split, step)
         chex.assert_shape(obs, (S, E) + obs_shape)  # checked at trace time only: free
         chex.assert_type(obs, obs_dtype)  # uint8 stays uint8 until the network scales it
         chex.assert_shape([reward, terminated, truncated], (S, E))
-        info = jax.tree_util.tree_map(split, info)
         # Life loss and real terminals cut bootstrapping; truncation does not.
         discount = gamma * (1.0 - terminated.astype(jnp.float32))
         # The step after a life loss or a game end is not an experience (see envs.py).
         first = state.done
         replay_state = jax.vmap(replay.add)(state.replay, obs, actions, reward, discount, first)
-        over = envs_lib.game_over(terminated, truncated, info)
-        raw = envs_lib.game_reward(reward, info).astype(jnp.float32)
         reset_step = first & ~(state.stats.length > 0)
-        stats, score, length = envs_lib.update_episode_stats(state.stats, raw, over, reset_step)
+        stats, score, length = envs_lib.update_episode_stats(
+            state.stats, raw.astype(jnp.float32), over, reset_step
+        )
         state = state.replace(
-            agent=agent_state,
             replay=replay_state,
             obs=obs,
             done=terminated | truncated,
@@ -298,6 +294,18 @@ def make_train(
             handle=handle,
         )
         return state, {"score": score, "length": length, "parameter": parameter}
+
+    def env_step(state: TrainState, act_fn) -> tuple[TrainState, dict]:
+        """One vector env step for all seeds inside jit: act → envpool's XLA step → observe."""
+        state, actions, parameter = choose(state, act_fn)
+        handle, (obs, reward, terminated, truncated, info) = xla_step(
+            state.handle, actions.reshape(S * E)
+        )
+        step = backends.Step(
+            obs, reward, terminated, truncated,
+            envs_lib.game_reward(reward, info), envs_lib.game_over(terminated, truncated, info),
+        )  # fmt: skip
+        return observe(state, actions, parameter, step, handle)
 
     def warmup(state: TrainState, num_env_steps: int) -> tuple[TrainState, dict]:
         def body(state, _):
@@ -337,9 +345,81 @@ def make_train(
     def run(state: TrainState) -> tuple[TrainState, dict]:
         return jax.lax.scan(iteration, state, length=config.chunk_iterations, unroll=config.unroll)
 
-    warmup_jit = jax.jit(warmup, static_argnums=1, donate_argnums=0)
-    run_jit = jax.jit(run, donate_argnums=0)
-    return Trainer(init, abstract_checkpoint, warmup_jit, run_jit, agent, replay, env, config)
+    if host_stepped:
+        warmup_fn, run_fn = _host_stepped(config, env, choose, observe, agent, learn_all_seeds)
+    else:
+        warmup_fn = jax.jit(warmup, static_argnums=1, donate_argnums=0)
+        run_fn = jax.jit(run, donate_argnums=0)
+    return Trainer(init, abstract_checkpoint, warmup_fn, run_fn, agent, replay, env, config)
+
+
+def _host_stepped(config: Config, env: backends.HostEnv, choose, observe, agent, learn_all_seeds):
+    """warmup and run for an env stepped from Python (backends "envpool", "gymnasium").
+
+    The same functions as the XLA path in the same order — act, env step, observe, and after
+    `env_steps_per_iteration` steps `updates_per_iteration` updates — so with a synchronous
+    pool the results equal the envpool-xla backend's. One jitted call per env step: it
+    observes the step, runs the iteration's updates when it ends one, and chooses the next
+    actions. The next env step cannot overlap the update: its actions need the updated
+    parameters (acting on stale ones would change the algorithm), so the overlap is only
+    JAX's asynchronous dispatch of the call while the host converts the env's outputs.
+    """
+
+    def step_fn(state, actions, parameter, step, *, learn: bool, act_next, act_fn):
+        state, out = observe(state, actions, parameter, step, state.handle)
+        if learn:
+            losses = []
+            agent_state = state.agent
+            for _ in range(config.updates_per_iteration):
+                agent_state, learn_metrics = learn_all_seeds(agent_state, state.replay)
+                losses.append(learn_metrics)
+            state = state.replace(agent=agent_state)
+            out.update(jax.tree_util.tree_map(lambda *xs: jnp.mean(jnp.stack(xs), 0), *losses))
+        if act_next:
+            state, actions, parameter = choose(state, act_fn)
+        return state, out, actions, parameter
+
+    compiled = {}
+
+    def stepper(learn: bool, act_next: bool, act_fn):
+        key = (learn, act_next, act_fn)
+        if key not in compiled:
+            fn = functools.partial(step_fn, learn=learn, act_next=act_next, act_fn=act_fn)
+            compiled[key] = jax.jit(fn, donate_argnums=0)
+        return compiled[key]
+
+    choose_jit = {fn: jax.jit(functools.partial(choose, act_fn=fn), donate_argnums=0)
+                  for fn in (agent.act, agent.act_randomly)}  # fmt: skip
+
+    def env_steps(state, n: int, act_fn, learn_every: int | None):
+        """n env steps from Python; with learn_every, updates after every learn_every steps."""
+        state, actions, parameter = choose_jit[act_fn](state)
+        outs = []
+        for i in range(n):
+            step = env.step(np.asarray(actions).reshape(-1))
+            learn = learn_every is not None and (i + 1) % learn_every == 0
+            fn = stepper(learn, i + 1 < n, act_fn)
+            state, out, actions, parameter = fn(state, actions, parameter, step)
+            outs.append(out)
+        return state, outs
+
+    def warmup(state, num_env_steps: int):
+        state, outs = env_steps(state, num_env_steps, agent.act_randomly, None)
+        return state, _stack_trees(outs)
+
+    def run(state):
+        per = config.env_steps_per_iteration
+        state, outs = env_steps(state, config.chunk_iterations * per, agent.act, per)
+        # As the XLA chunk's metrics: [iterations, env steps, S, E] and [iterations, S].
+        steps = _stack_trees([{k: o[k] for k in ("score", "length", "parameter")} for o in outs])
+        metrics = jax.tree_util.tree_map(
+            lambda x: x.reshape((config.chunk_iterations, per) + x.shape[1:]), steps
+        )
+        learned = [o for o in outs if "loss" in o]
+        metrics.update(_stack_trees([{k: o[k] for k in ("loss", "mean_q")} for o in learned]))
+        return state, metrics
+
+    return warmup, run
 
 
 # ----------------------------------------------------------------------------- host loop

@@ -1,0 +1,245 @@
+"""Environment backends: who steps the environments, behind one host-side interface.
+
+    envpool-xla  envpool's XLA custom call: env steps run inside the jitted chunk (train.py).
+                 The fast path on CPU and GPU; envpool's custom call does not exist on TPU.
+    envpool      the same envpool pool stepped from Python between jitted calls (`HostEnv`):
+                 the code path for TPUs, and the one tested on CPU.
+    gymnasium    any gymnasium vector env id, stepped from Python. ALE ids (`ALE/Assault-v5`)
+                 use ale-py's own C++ vector env (`ale_py.vector_env.AtariVectorEnv`) with the
+                 same preprocessing as envpool; other ids use `gymnasium.make_vec`.
+
+Every backend gives the training loop the same step record, `Step(obs, reward, terminated,
+truncated, game_reward, game_over)`, with envpool's conventions (see envs.py): `reward` and
+`terminated` are the *learning* signals (clipped reward; a life loss counts as terminal on
+Atari training envs), `game_reward` is the unclipped reward and `game_over` marks the end of a
+whole game; after `terminated | truncated` the next step is not an experience (gymnasium's
+NEXT_STEP auto-reset returns the new episode's first observation with reward 0, as envpool).
+
+Preprocessing of the gymnasium Atari backend against envpool's (both Atari v5 settings):
+84×84 grayscale with area interpolation, frame skip 4 with a max over the last two frames,
+4-frame stack, up to 30 no-op starts, FIRE on reset, no sticky actions unless configured, games
+capped at 108,000 frames, reward clipping to sign(r) and life loss as terminal for training
+only. One difference cannot be removed: after a life loss envpool's next step ignores the
+action (the game pauses), while ALE's next step is a real one; both are masked from the
+replay (the step after a learning terminal is `first`), so ALE loses one usable transition per
+life. ale-py and envpool also ship their own emulator builds, so the same seed does not give
+the same game across backends.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from jaxdqn import envs as envs_lib
+from jaxdqn.config import ATARI_FRAME_SKIP, ENV_BACKENDS, EnvConfig
+
+BACKENDS = ENV_BACKENDS
+
+
+class Step(NamedTuple):
+    """One vector env step, numpy arrays with a leading env axis."""
+
+    obs: np.ndarray
+    reward: np.ndarray  # learning reward (clipped on Atari training envs)
+    terminated: np.ndarray  # learning terminal (also a life loss on Atari training envs)
+    truncated: np.ndarray
+    game_reward: np.ndarray  # unclipped reward
+    game_over: np.ndarray  # the whole game ended (terminal or truncation)
+
+
+class HostEnv:
+    """A vector env stepped from Python: `reset() -> obs`, `step(actions) -> Step`."""
+
+    num_envs: int
+    observation_space: Any  # of one env
+    num_actions: int
+
+    def reset(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def step(self, actions: np.ndarray) -> Step:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class EnvpoolHostEnv(HostEnv):
+    """envpool in sync mode (`batch_size == num_envs`: envs come back in env id order)."""
+
+    def __init__(self, pool):
+        self.pool = pool
+        self.num_envs = pool.config["num_envs"]
+        self.observation_space = pool.observation_space
+        self.num_actions = int(pool.action_space.n)
+
+    def reset(self) -> np.ndarray:
+        return self.pool.reset()[0]
+
+    def step(self, actions: np.ndarray) -> Step:
+        obs, reward, terminated, truncated, info = self.pool.step(np.asarray(actions, np.int32))
+        return Step(
+            obs,
+            reward,
+            terminated,
+            truncated,
+            np.asarray(envs_lib.game_reward(reward, info)),
+            np.asarray(envs_lib.game_over(terminated, truncated, info)),
+        )
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def ale_game(env_id: str) -> str:
+    """`ALE/SpaceInvaders-v5` → `space_invaders` (ale-py's ROM name)."""
+    name = env_id.removeprefix("ALE/").split("-v")[0]
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class AleHostEnv(HostEnv):
+    """ale-py's C++ vector env with envpool's Atari preprocessing; life losses and reward
+    clipping are applied here so that `game_reward` stays the real score."""
+
+    def __init__(self, config: EnvConfig, num_envs: int, seeds, evaluation: bool):
+        from ale_py.vector_env import AtariVectorEnv
+
+        max_steps = config.max_episode_steps or 27_000
+        self.env = AtariVectorEnv(
+            ale_game(config.env_id),
+            num_envs,
+            num_threads=config.num_threads,
+            max_num_frames_per_episode=max_steps * ATARI_FRAME_SKIP,
+            repeat_action_probability=config.repeat_action_probability,
+            noop_max=config.noop_max,
+            img_height=84,
+            img_width=84,
+            grayscale=True,
+            stack_num=4,
+            frameskip=ATARI_FRAME_SKIP,
+            maxpool=True,
+            episodic_life=False,  # life losses are marked here, the game goes on
+            reward_clipping=False,  # clipped here: the raw reward is the score
+            use_fire_reset=True,
+        )
+        self.num_envs = num_envs
+        self.observation_space = self.env.single_observation_space
+        self.num_actions = int(self.env.single_action_space.n)
+        self.seeds = np.asarray(seeds, np.int64)
+        self.life_loss = config.episodic_life and not evaluation
+        self.clip = config.reward_clip and not evaluation
+        self.lives = None
+
+    def _fill_stacks(self, obs: np.ndarray, new_game: np.ndarray) -> np.ndarray:
+        """ale-py starts a game's frame stack with zeros ([0, 0, 0, f0], then [0, 0, f0, f1]);
+        envpool with copies of the first frame ([f0, f0, f0, f0], then [f0, f0, f0, f1]).
+        Rewrites ale-py's stacks to envpool's, which the frame-deduplicated replay relies on
+        (it rebuilds a stack from its newest frames and the first frame of the game)."""
+        self.since_reset = np.where(new_game, 0, self.since_reset + 1)
+        stack = obs.shape[1]
+        for e in np.nonzero(self.since_reset < stack - 1)[0]:
+            oldest_real = stack - 1 - self.since_reset[e]
+            obs[e, :oldest_real] = obs[e, oldest_real]
+        return obs
+
+    def reset(self) -> np.ndarray:
+        obs, info = self.env.reset(seed=self.seeds)
+        self.lives = np.asarray(info["lives"])
+        self.since_reset = np.zeros(self.num_envs, np.int64)
+        self.over = np.zeros(self.num_envs, bool)
+        return self._fill_stacks(np.array(obs), np.ones(self.num_envs, bool))
+
+    def step(self, actions: np.ndarray) -> Step:
+        obs, raw, terminated, truncated, info = self.env.step(np.asarray(actions, np.int32))
+        obs = self._fill_stacks(np.array(obs), self.over)  # after a game over: a new game
+        self.over = terminated | truncated
+        lives = np.asarray(info["lives"])
+        lost = lives < self.lives
+        self.lives = lives
+        raw = np.asarray(raw, np.float32)
+        return Step(
+            obs,
+            np.sign(raw) if self.clip else raw,
+            terminated | (lost if self.life_loss else False),
+            truncated,
+            raw,
+            terminated | truncated,
+        )
+
+    def close(self) -> None:
+        self.env.close()
+
+
+class GymHostEnv(HostEnv):
+    """`gymnasium.make_vec` (sync), NEXT_STEP auto-reset, for non-Atari gymnasium ids."""
+
+    def __init__(self, config: EnvConfig, num_envs: int, seeds):
+        import gymnasium as gym
+
+        kwargs = {}
+        if config.max_episode_steps is not None:
+            kwargs["max_episode_steps"] = config.max_episode_steps
+        with warnings.catch_warnings():  # e.g. CartPole's float64 Box bounds cast to float32
+            warnings.simplefilter("ignore", UserWarning)
+            self.env = gym.make_vec(config.env_id, num_envs, vectorization_mode="sync", **kwargs)
+        self.num_envs = num_envs
+        self.observation_space = self.env.single_observation_space
+        self.num_actions = int(self.env.single_action_space.n)
+        self.seeds = [int(s) for s in seeds]
+
+    def reset(self) -> np.ndarray:
+        return self.env.reset(seed=self.seeds)[0]
+
+    def step(self, actions: np.ndarray) -> Step:
+        obs, reward, terminated, truncated, _ = self.env.step(np.asarray(actions))
+        reward = np.asarray(reward, np.float32)
+        return Step(obs, reward, terminated, truncated, reward, terminated | truncated)
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def make_host_env(
+    config: EnvConfig,
+    backend: str,
+    *,
+    evaluation: bool = False,
+    num_envs: int | None = None,
+    seeds: list[int] | None = None,
+    epoch: int = 0,
+) -> HostEnv:
+    """A host-stepped vector env of `backend` ("envpool" or "gymnasium"; "envpool-xla" pools
+    are also steppable from the host) with the training or evaluation settings."""
+    if num_envs is None:
+        num_envs = config.num_envs
+    if seeds is None:
+        seeds = envs_lib.env_seeds(config.seed, config.num_seeds, config.envs_per_seed, epoch)
+        seeds = seeds[:num_envs]
+    if backend in ("envpool", "envpool-xla"):
+        pool = envs_lib.make_env(config, evaluation=evaluation, num_envs=num_envs, seeds=seeds)
+        return EnvpoolHostEnv(pool)
+    if backend == "gymnasium":
+        if config.atari:
+            return AleHostEnv(config, num_envs, seeds, evaluation)
+        return GymHostEnv(config, num_envs, seeds)
+    raise ValueError(f"env_backend={backend!r} is invalid: one of {', '.join(BACKENDS)}")
+
+
+def observation_spec(config: EnvConfig, backend: str) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(obs shape, obs dtype, number of actions) of one env of `backend`."""
+    if backend == "gymnasium":
+        env = make_host_env(config, backend, num_envs=1, seeds=[0])
+        space = env.observation_space
+        out = tuple(space.shape), np.dtype(space.dtype), env.num_actions
+        env.close()
+        return out
+    import envpool
+
+    kwargs = dict(img_height=84, img_width=84, gray_scale=True, stack_num=4)
+    spec = envpool.make_spec(config.env_id, **(kwargs if config.atari else {}))
+    space = spec.observation_space
+    return tuple(space.shape), np.dtype(space.dtype), int(spec.action_space.n)
