@@ -284,3 +284,21 @@ def test_nan_reward_stops_run_and_keeps_last_good_checkpoint(tmp_path):
     failed = (tmp_path / "nan" / "FAILED").read_text()
     assert "agent step 1750" in failed and "last good checkpoint: agent step 1000" in failed
     assert checkpointer.all_steps() == [1000]  # nothing saved after the fault
+
+
+def test_resume_under_other_package_versions_warns(resumed, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    import jaxdqn.logging as logging_module
+
+    _, run_dir = resumed
+    copy = tmp_path / "r"
+    shutil.copytree(run_dir, copy)
+    recorded = json.loads((copy / "config.json").read_text())["versions"]
+    now = {**recorded, "jax": "0.0.0-other"}
+    monkeypatch.setattr(logging_module, "versions", lambda: now)
+    capsys.readouterr()
+    cartpole.main(["--resume", str(copy), "--total-frames", str(2 * N + 500)])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "warning: resuming under different package versions" in out
+    assert "0.0.0-other" in out and recorded["jax"] in out

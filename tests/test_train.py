@@ -219,3 +219,33 @@ def test_warmup_and_learning_chunk_compile_once(tmp_path):
             "lowered": events["jaxpr_to_mlir_module_duration", f"jit({name})"],
         }
         assert counts == {"traced": 1, "lowered": 1}, (name, counts, sorted(events))
+
+
+@pytest.mark.slow
+def test_assault_truncation_bootstraps_and_life_loss_does_not(assault_run):
+    """In the trainer's replay a truncation (300-step cap) is stored with discount γ — it
+    bootstraps — and the next row starts an episode; a life loss or game end stores 0."""
+    out, _ = assault_run
+    replay = out["state"].replay
+    first, discount = np.asarray(replay.first), np.asarray(replay.discount)  # [S, rows, E]
+    rows = first.shape[1]
+    cursor = int(np.asarray(replay.cursor)[0])
+    order = [(cursor + k) % rows for k in range(rows)]
+    truncations = terminals = 0
+    for prev, cur in zip(order[:-1], order[1:], strict=True):
+        after = first[:, cur] & ~first[:, prev]  # a real step followed by an episode start
+        truncations += int((after & (discount[:, prev] > 0)).sum())
+        terminals += int((after & (discount[:, prev] == 0)).sum())
+    assert truncations > 0 and terminals > 0
+    assert set(np.unique(discount[~first])) <= {0.0, np.float32(0.99)}
+
+
+def test_frame_budget_is_rounded_up_to_whole_chunks_and_said(tmp_path, capsys):
+    cartpole.main([
+        "--total-frames", "1700", "--learning-starts", "500", "--chunk-iterations", "500",
+        "--eval-episodes", "1", "--run-dir", str(tmp_path), "--run-name", "round",
+        "--no-progress",
+    ])  # fmt: skip
+    out = " ".join(capsys.readouterr().out.split())
+    assert "total_frames rounded up to whole chunks: 1700 → 2000 frames per seed" in out
+    assert max(r["step"] for r in read_metrics(tmp_path / "round")) == 2000
