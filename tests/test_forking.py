@@ -1,0 +1,165 @@
+"""Forking: components registered by name outside the library, and docs/forking.md's example."""
+
+import dataclasses
+import importlib.util
+import json
+import math
+import os
+import re
+import runpy
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxdqn import agent, config, losses, networks, policies
+from jaxdqn.logging import read_metrics
+from jaxdqn.train import make_network, make_target_update
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLE = os.path.join(ROOT, "examples", "expected_sarsa.py")
+DOC = os.path.join(ROOT, "docs", "forking.md")
+sys.path.insert(0, os.path.join(ROOT, "experiments"))
+
+import _cli  # noqa: E402
+
+REGISTRIES = {
+    "network": networks.NETWORKS,
+    "loss": losses.TD_ERRORS,
+    "policy": policies.POLICIES,
+    "target_update": agent.TARGET_UPDATES,
+}
+
+
+@pytest.fixture
+def td_errors():
+    """Running the example registers its loss in the library's TD_ERRORS: undo that after."""
+    saved = dict(losses.TD_ERRORS)
+    yield losses.TD_ERRORS
+    losses.TD_ERRORS.clear()
+    losses.TD_ERRORS.update(saved)
+
+
+def load_example():
+    spec = importlib.util.spec_from_file_location("expected_sarsa_example", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# ----------------------------------------------------------------------------- registries
+
+
+@pytest.mark.parametrize("field", list(REGISTRIES))
+def test_a_fork_registered_name_is_accepted(field, monkeypatch):
+    monkeypatch.setitem(REGISTRIES[field], "fork_x", lambda *args: None)
+    assert getattr(config.AgentConfig(**{field: "fork_x"}), field) == "fork_x"
+    # The command line takes any registered name (the fields are str, not Literal).
+    flag = "--" + field.replace("_", "-")
+    parsed, _ = _cli.parse("cartpole", "", [flag, "fork_x"])
+    assert getattr(parsed.agent, field) == "fork_x"
+
+
+@pytest.mark.parametrize("field", list(REGISTRIES))
+def test_an_unknown_name_is_refused_listing_the_names(field, monkeypatch):
+    monkeypatch.setitem(REGISTRIES[field], "fork_x", lambda *args: None)
+    with pytest.raises(ValueError) as err:
+        config.AgentConfig(**{field: "nope"})
+    message = str(err.value)
+    assert f"{field}='nope'" in message
+    assert ", ".join(REGISTRIES[field]) in message and "fork_x" in message
+
+
+def test_make_network_and_target_update_call_the_registered_functions(monkeypatch):
+    calls = []
+    monkeypatch.setitem(networks.NETWORKS, "fork_net", lambda n, a: calls.append(n) or "net")
+    monkeypatch.setitem(agent.TARGET_UPDATES, "fork_sync", lambda a: calls.append(a) or "sync")
+    cfg = config.cartpole()
+    cfg = dataclasses.replace(
+        cfg, agent=dataclasses.replace(cfg.agent, network="fork_net", target_update="fork_sync")
+    )
+    assert make_network(cfg, 3) == "net"
+    assert make_target_update(cfg) == "sync"
+    assert calls == [3, cfg.agent]
+
+
+def test_builtin_networks_and_target_updates():
+    a = config.AgentConfig(hidden=(8,), target_update_period=3, polyak_rate=0.25)
+    assert networks.NETWORKS["mlp"](2, a) == networks.MLPQNetwork(2, hidden=(8,))
+    assert networks.NETWORKS["nature"](2, a) == networks.NatureQNetwork(2)
+    assert networks.NETWORKS["dueling"](2, a) == networks.DuelingQNetwork(2)
+    online, target = {"w": jnp.ones(2)}, {"w": jnp.zeros(2)}
+    hard = agent.TARGET_UPDATES["hard"](a)
+    np.testing.assert_array_equal(hard(online, target, 2)["w"], [0.0, 0.0])
+    np.testing.assert_array_equal(hard(online, target, 3)["w"], [1.0, 1.0])  # every 3 updates
+    polyak = agent.TARGET_UPDATES["polyak"](a)
+    np.testing.assert_allclose(polyak(online, target, 1)["w"], [0.25, 0.25])
+
+
+def test_image_networks_need_atari():
+    # IMAGE_NETWORKS are refused on vector observations; a forked network not listed there
+    # is accepted on CartPole (test_a_fork_registered_name_is_accepted).
+    with pytest.raises(ValueError, match=r"network='dueling' .*needs image observations"):
+        cfg = config.cartpole()
+        dataclasses.replace(cfg, agent=dataclasses.replace(cfg.agent, network="dueling"))
+
+
+# ----------------------------------------------------------------------------- the example
+
+
+def test_doc_shows_the_example_verbatim():
+    with open(DOC) as f:
+        doc = f.read()
+    blocks = re.findall(r"<!-- examples/expected_sarsa.py -->\n```python\n(.*?)```", doc, re.S)
+    with open(EXAMPLE) as f:
+        assert blocks == [f.read()]
+
+
+def test_expected_sarsa_td_error_by_hand(td_errors, monkeypatch):
+    example = load_example()
+    assert td_errors["expected_sarsa"] is example.expected_sarsa
+    q_tm1, r_t, discount_t = jnp.array([0.5, 2.0]), jnp.array(1.0), jnp.array(0.5)
+    q_t_target, q_t_online = jnp.array([2.0, 4.0]), jnp.array([1.0, 3.0])
+    # τ = 1: π = softmax([1, 3]) = [1, e²] / (1 + e²) = [0.1192029, 0.8807971];
+    # Σ π·Q_target = 0.1192029·2 + 0.8807971·4 = 3.7615942; target = 1 + 0.5·3.7615942 = 2.8807971.
+    monkeypatch.setattr(example, "TAU", 1.0)
+    fn = jax.vmap(example.expected_sarsa)
+    args = (jnp.stack([q_tm1, q_tm1]), jnp.array([0, 1]), jnp.stack([r_t, r_t]))
+    args += (jnp.stack([discount_t] * 2), jnp.stack([q_t_target] * 2))
+    args += (jnp.stack([q_t_online] * 2),)
+    for f in (fn, jax.jit(fn)):
+        np.testing.assert_allclose(f(*args), [2.3807971, 0.8807971], rtol=1e-6)
+    # The target is held fixed: only Q(s, a) receives a gradient.
+    grads = jax.grad(lambda *a: example.expected_sarsa(*a), argnums=(0, 4, 5))(
+        q_tm1, jnp.array(1), r_t, discount_t, q_t_target, q_t_online
+    )
+    np.testing.assert_array_equal(grads[0], [0.0, -1.0])
+    np.testing.assert_array_equal(grads[1], [0.0, 0.0])
+    np.testing.assert_array_equal(grads[2], [0.0, 0.0])
+    # The example's τ = 0.05 is greedy to float precision (e^-40): the double-Q target 1 + 0.5·4.
+    monkeypatch.setattr(example, "TAU", 0.05)
+    td = example.expected_sarsa(q_tm1, jnp.array(0), r_t, discount_t, q_t_target, q_t_online)
+    np.testing.assert_allclose(td, 2.5, rtol=1e-6)
+
+
+def test_example_trains_with_the_registered_loss(td_errors, tmp_path, monkeypatch):
+    argv = [
+        EXAMPLE, "--total-frames", "3000", "--learning-starts", "500",
+        "--chunk-iterations", "500", "--log-interval", "500",
+        "--eval-every", "0", "--eval-episodes", "1",
+        "--run-dir", str(tmp_path), "--run-name", "es", "--no-progress",
+    ]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", argv)
+    runpy.run_path(EXAMPLE, run_name="__main__")
+    assert "expected_sarsa" in td_errors
+    saved = json.loads((tmp_path / "es" / "config.json").read_text())["config"]
+    assert (saved["agent"]["loss"], saved["agent"]["policy"]) == ("expected_sarsa", "boltzmann")
+    losses_seen = [
+        r["losses/td_loss"]
+        for r in read_metrics(tmp_path / "es")
+        if r["phase"] != "eval" and r.get("losses/td_loss") is not None
+    ]
+    assert len(losses_seen) == 5  # 2,500 learning steps, one record per 500
+    assert all(math.isfinite(x) for x in losses_seen), losses_seen
