@@ -50,6 +50,7 @@ def parse(
     import dataclasses
     from pathlib import Path
 
+    from jaxdqn import distributed
     from jaxdqn.checkpoint import Checkpointer, CheckpointError, load_run_config
     from jaxdqn.train import check_memory, observation_spec
 
@@ -81,13 +82,16 @@ def parse(
                     default.train, run_dir=str(run_dir.parent), run_name=run_dir.name
                 ),
             )
-            if Checkpointer(run_dir).latest_step() is None:
-                raise CheckpointError(f"cannot resume: no checkpoint in {run_dir}/checkpoints")
         else:
             default = presets[known.preset]()
         config = tyro.cli(Config, default=default, description=description, args=rest)
-        obs_shape, obs_dtype, _ = observation_spec(config)
-        check_memory(config, obs_shape, obs_dtype)
+        distributed.initialize(config)  # before anything touches a device (orbax does)
+        if known.resume is not None and Checkpointer(run_dir).latest_step() is None:
+            raise CheckpointError(f"cannot resume: no checkpoint in {run_dir}/checkpoints")
+        distributed.check_devices(config)
+        local = distributed.local_config(config)  # this process's seeds
+        obs_shape, obs_dtype, _ = observation_spec(local)
+        check_memory(local, obs_shape, obs_dtype)
     except (ValueError, FileNotFoundError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -99,11 +103,12 @@ def run(config: Config, resume: bool, components: dict | None = None) -> dict:
     directory, an unwritable or full disk, a checkpoint that does not match, non-finite
     losses) printed as one `error: ...` line and exit status 1 instead of a traceback."""
     from jaxdqn.checkpoint import CheckpointError
+    from jaxdqn.distributed import OtherProcessError
     from jaxdqn.logging import RunLockedError
     from jaxdqn.train import run_experiment
 
     try:
         return run_experiment(config, components=components, resume=resume)
-    except (RunLockedError, CheckpointError, FloatingPointError, OSError) as err:
+    except (RunLockedError, CheckpointError, FloatingPointError, OSError, OtherProcessError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(1) from None

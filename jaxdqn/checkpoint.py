@@ -33,9 +33,9 @@ CHECKPOINT_DIR = "checkpoints"
 RESUMABLE_FIELDS = {
     "train": {"total_frames", "run_dir", "run_name", "progress", "log_interval",
               "checkpoint_every", "checkpoint_minutes", "keep_checkpoints",
-              "chunk_iterations", "unroll", "seed_loop"},
+              "chunk_iterations", "unroll", "seed_loop", "distributed"},
     "eval": {"eval_every", "eval_episodes", "eval_epsilon", "eval_max_episode_steps"},
-    "env": {"num_threads", "env_backend"},
+    "env": {"num_threads", "env_backend", "devices"},
 }  # fmt: skip
 
 
@@ -110,6 +110,7 @@ class Checkpointer:
 
     def restore_params(self, abstract_params: Any, step: int | None = None) -> Any:
         """The online params of every seed, without reading the replay."""
+        abstract_params = _placed(abstract_params)
         out = self._restore(
             step,
             "cannot be restored for this network (different architecture or a corrupt file)",
@@ -119,7 +120,10 @@ class Checkpointer:
         return out.params
 
     def restore(self, abstract_state: Any, step: int | None = None) -> tuple[Any, dict]:
-        """Restores (state, meta); `abstract_state` gives the expected shapes and dtypes."""
+        """Restores (state, meta); `abstract_state` gives the expected shapes and dtypes, and
+        where it has them the shardings (else the arrays come to this process's first
+        device, whatever devices or processes wrote them)."""
+        abstract_state = _placed(abstract_state)
         out = self._restore(
             step,
             "cannot be restored into this run's state (different network, replay or seeds, "
@@ -153,6 +157,22 @@ class Checkpointer:
                 f"no checkpoint at step {step} in {self.directory}; have {self.all_steps()}"
             )
         return step
+
+
+def _placed(abstract: Any) -> Any:
+    """Abstract arrays without a sharding placed on the first local device: orbax refuses to
+    restore a checkpoint written by another device topology (several processes or devices)
+    into arrays without one."""
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+
+    def place(a):
+        # float64 without jax_enable_x64 restores as numpy, as before: left as it is.
+        if (isinstance(a, jax.ShapeDtypeStruct) and a.sharding is None
+                and jax.dtypes.canonicalize_dtype(a.dtype) == a.dtype):  # fmt: skip
+            return jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device)
+        return a
+
+    return jax.tree_util.tree_map(place, abstract)
 
 
 # absl status codes with which tensorstore reports failed file writes (as a ValueError)

@@ -97,7 +97,11 @@ class EnvConfig:
     env_backend: str = "auto"
     """Who steps the envs: envpool-xla (inside the jitted chunk; CPU/GPU), envpool (from
     Python between jitted calls; the TPU path), gymnasium (any gymnasium id, e.g.
-    ALE/Assault-v5 via ale-py). auto: envpool-xla, or envpool on TPU."""
+    ALE/Assault-v5 via ale-py). auto: envpool-xla, or envpool on TPU or with --devices > 1."""
+    devices: str = "1"
+    """Local devices (GPUs) the seeds are sharded over: N or all. Each device trains
+    num_seeds / (N × processes) seeds in the same jitted program; N > 1 needs a host-stepped
+    env backend (envpool or gymnasium; auto picks envpool). See README "Scaling out"."""
 
     def __post_init__(self):
         if self.env_backend not in ("auto", *ENV_BACKENDS):
@@ -117,6 +121,25 @@ class EnvConfig:
                 hint += " It is a gymnasium id: add --env-backend gymnasium."
             _fail("env_id", self.env_id, f"not {kind}.{hint}")
         _check_int("num_seeds", self.num_seeds, 1)
+        if isinstance(self.devices, int) and not isinstance(self.devices, bool):
+            object.__setattr__(self, "devices", str(self.devices))
+        devices = str(self.devices)
+        if devices != "all" and not (devices.isdigit() and int(devices) >= 1):
+            _fail("devices", self.devices, "all, or a number of local devices >= 1")
+        if devices != "all" and self.num_seeds % int(devices):
+            _fail(
+                "num_seeds",
+                self.num_seeds,
+                f"must be divisible by devices ({devices}): each device trains the same number "
+                "of seeds",
+            )
+        if devices not in ("1", "all") and self.env_backend == "envpool-xla":
+            _fail(
+                "env_backend",
+                self.env_backend,
+                f"envpool-xla cannot run with devices={devices}: envpool's XLA custom call "
+                "cannot be partitioned over devices; use envpool (auto picks it) or gymnasium",
+            )
         _check_int("envs_per_seed", self.envs_per_seed, 1)
         _check_int("seed", self.seed, 0)
         if self.max_episode_steps is not None:
@@ -136,7 +159,18 @@ class EnvConfig:
             return self.env_backend
         import jax
 
-        return "envpool" if jax.default_backend() == "tpu" else "envpool-xla"
+        if jax.default_backend() == "tpu" or self.num_devices > 1:
+            return "envpool"  # envpool's XLA step cannot be partitioned over devices
+        return "envpool-xla"
+
+    @property
+    def num_devices(self) -> int:
+        """Local devices the seeds are sharded over (`devices` with all resolved)."""
+        if self.devices == "all":
+            import jax
+
+            return jax.local_device_count()
+        return int(self.devices)
 
     @property
     def frame_skip(self) -> int:
@@ -293,6 +327,11 @@ class TrainConfig:
     checkpoint (0: off). Bounds the work a crash or a SIGKILL can lose."""
     keep_checkpoints: int = 3
     """Keep the latest K checkpoints (older ones are deleted)."""
+    distributed: bool = False
+    """Join a multi-process run (several hosts, or processes on one host) through
+    jax.distributed.initialize: coordinator from JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and
+    JAX_PROCESS_ID, or SLURM's variables. On automatically when JAX_COORDINATOR_ADDRESS is set.
+    Each process trains its slice of the seeds; process 0 writes the run directory."""
 
     def __post_init__(self):
         _check_int("total_frames", self.total_frames, 1)
@@ -407,7 +446,8 @@ class Config:
     def seed_loop(self) -> bool:
         if self.train.seed_loop != -1:
             return bool(self.train.seed_loop)
-        return self.conv_on_cpu and self.env.num_seeds > 1
+        # Sharded over devices, indexing seeds one by one would move them between devices.
+        return self.conv_on_cpu and self.env.num_seeds > 1 and self.env.num_devices == 1
 
     @property
     def unroll(self) -> int:

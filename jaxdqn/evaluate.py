@@ -50,12 +50,17 @@ def eval_env_seeds(config: Config) -> list[int]:
     return seeds
 
 
-def make_evaluator(config: Config, q_values: Callable) -> Callable:
+def make_evaluator(
+    config: Config, q_values: Callable, *, seed_offset: int = 0, total_seeds: int | None = None
+) -> Callable:
     """Returns evaluate(params, key) → scores `[S, eval_episodes]` (numpy, unclipped).
 
     `params` carry a leading seed axis; each seed plays `eval_episodes` games in its own envs.
+    A process that evaluates seeds `[seed_offset, seed_offset + S)` of a run of `total_seeds`
+    draws the same ε-greedy keys for them as a single process evaluating them all.
     """
     S, n = config.env.num_seeds, config.eval.eval_episodes
+    total = total_seeds or S
     eval_env_config = dataclasses.replace(
         config.env,
         num_seeds=S,
@@ -69,7 +74,7 @@ def make_evaluator(config: Config, q_values: Callable) -> Callable:
 
     @jax.jit
     def act(params, obs, key):  # obs [S, n, *obs_shape]
-        keys = jax.random.split(key, S)
+        keys = jax.random.split(key, total)[seed_offset : seed_offset + S]
         q = jax.vmap(q_values)(params, obs)
         return jax.vmap(lambda k, qq: epsilon_greedy(k, qq, epsilon))(keys, q)
 

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxdqn import backends
+from jaxdqn import backends, distributed
 from jaxdqn import envs as envs_lib
 from jaxdqn.agent import TARGET_UPDATES, Agent, AgentState, make_agent
 from jaxdqn.config import Config
@@ -212,6 +212,12 @@ def make_train(
     )
 
     host_stepped = e.backend != "envpool-xla"
+    num_devices = e.num_devices
+    if num_devices > 1 and not host_stepped:
+        raise ValueError(
+            f"env_backend=envpool-xla cannot run with devices={num_devices}: envpool's XLA "
+            "custom call cannot be partitioned over devices; use envpool or gymnasium"
+        )
     if host_stepped:
         env = backends.make_host_env(e, e.backend, epoch=env_epoch)
         handle = np.zeros((), np.int32)  # unused: the env is stepped from Python
@@ -219,6 +225,26 @@ def make_train(
         env = envs_lib.make_env(e, epoch=env_epoch)
         handle, _recv, _send, xla_step = env.xla()
     gamma = config.agent.gamma
+
+    # Seeds sharded over devices: every leaf of the state has a leading seed axis, placed by
+    # seed; GSPMD partitions the vmapped (communication-free) chunk per device.
+    fresh_kwargs, adopt_kwargs = {}, {}
+    identity = lambda tree: tree  # noqa: E731
+    place, constrain, by_seed, replicated = identity, identity, None, None
+    if num_devices > 1:
+        from jax.sharding import NamedSharding
+        from jax.sharding import PartitionSpec as P
+
+        mesh = distributed.seed_mesh(num_devices)
+        by_seed, replicated = (
+            NamedSharding(mesh, P(distributed.SEED_AXIS)),
+            NamedSharding(mesh, P()),
+        )
+        state_sharding = TrainState(agent=by_seed, replay=by_seed, obs=by_seed, done=by_seed,
+                                    stats=by_seed, handle=replicated)  # fmt: skip
+        place = lambda tree: jax.device_put(tree, by_seed)  # noqa: E731
+        constrain = lambda state: jax.lax.with_sharding_constraint(state, state_sharding)  # noqa: E731
+        fresh_kwargs, adopt_kwargs = dict(out_shardings=by_seed), dict(out_shardings=state_sharding)
 
     def fresh(keys: Array, obs: Array):
         agent_state = jax.vmap(agent.init)(keys, obs, jnp.arange(S))
@@ -242,12 +268,12 @@ def make_train(
         )
 
     # Compiled, and the replay donated: an eager add would copy a buffer of gigabytes.
-    fresh_jit = jax.jit(fresh)
-    adopt_jit = jax.jit(adopt, donate_argnums=(0, 1))
+    fresh_jit = jax.jit(fresh, **fresh_kwargs)
+    adopt_jit = jax.jit(adopt, donate_argnums=(0, 1), **adopt_kwargs)
 
     def reset_obs() -> Array:
         obs = env.reset() if host_stepped else env.reset()[0]
-        return jnp.asarray(obs).reshape((S, E) + obs_shape)
+        return place(jnp.asarray(obs).reshape((S, E) + obs_shape))
 
     def default_keys() -> Array:
         return jnp.stack([jax.random.PRNGKey(e.seed + i) for i in range(S)])
@@ -255,25 +281,40 @@ def make_train(
     def init(keys=None, agent_state=None, replay_state=None) -> TrainState:
         obs = reset_obs()
         if agent_state is None:
-            agent_state, replay_state = fresh_jit(default_keys() if keys is None else keys, obs)
+            keys = default_keys() if keys is None else keys
+            agent_state, replay_state = fresh_jit(place(keys), obs)
         return adopt_jit(agent_state, replay_state, obs, jnp.asarray(handle))
 
     def abstract_checkpoint():
-        """Shapes and dtypes of what a checkpoint holds (nothing is allocated)."""
+        """Shapes and dtypes of what a checkpoint holds (nothing is allocated); placed by
+        seed over the devices when sharded."""
         obs = jax.ShapeDtypeStruct((S, E) + obs_shape, obs_dtype)
         agent_state, replay_state = jax.eval_shape(fresh, default_keys(), obs)
-        return {"agent": agent_state, "replay": replay_state,
+        tree = {"agent": agent_state, "replay": replay_state,
                 "eval_key": jax.eval_shape(lambda: jax.random.PRNGKey(0))}  # fmt: skip
+        if by_seed is None:
+            return tree
+        with_sharding = lambda sharding: (
+            lambda a: jax.ShapeDtypeStruct(  # noqa: E731
+                a.shape, a.dtype, sharding=sharding
+            )
+        )
+        return {k: jax.tree_util.tree_map(with_sharding(replicated if k == "eval_key" else
+                                                        by_seed), v)
+                for k, v in tree.items()}  # fmt: skip
 
     def choose(state: TrainState, act_fn) -> tuple[TrainState, Array, Array]:
         """Actions `[S, E]` for the latest observations (and ε or τ per seed)."""
         agent_state, actions, parameter = jax.vmap(act_fn)(state.agent, state.obs)
-        return state.replace(agent=agent_state), actions, parameter
+        return constrain(state.replace(agent=agent_state)), actions, parameter
+
+    def split_step(step: backends.Step) -> backends.Step:
+        """`[S·E, ...]` → `[S, E, ...]`: each seed's envs."""
+        return backends.Step(*(x.reshape((S, E) + x.shape[1:]) for x in step))
 
     def observe(state: TrainState, actions, parameter, step: backends.Step, handle):
-        """One vector env step's results `[S·E, ...]` → replay add and episode stats."""
-        split = lambda x: jnp.asarray(x).reshape((S, E) + x.shape[1:])  # noqa: E731
-        obs, reward, terminated, truncated, raw, over = map(split, step)
+        """One vector env step's results `[S, E, ...]` → replay add and episode stats."""
+        obs, reward, terminated, truncated, raw, over = map(jnp.asarray, step)
         chex.assert_shape(obs, (S, E) + obs_shape)  # checked at trace time only: free
         chex.assert_type(obs, obs_dtype)  # uint8 stays uint8 until the network scales it
         chex.assert_shape([reward, terminated, truncated], (S, E))
@@ -293,7 +334,7 @@ def make_train(
             stats=stats,
             handle=handle,
         )
-        return state, {"score": score, "length": length, "parameter": parameter}
+        return constrain(state), {"score": score, "length": length, "parameter": parameter}
 
     def env_step(state: TrainState, act_fn) -> tuple[TrainState, dict]:
         """One vector env step for all seeds inside jit: act → envpool's XLA step → observe."""
@@ -305,7 +346,7 @@ def make_train(
             obs, reward, terminated, truncated,
             envs_lib.game_reward(reward, info), envs_lib.game_over(terminated, truncated, info),
         )  # fmt: skip
-        return observe(state, actions, parameter, step, handle)
+        return observe(state, actions, parameter, split_step(step), handle)
 
     def warmup(state: TrainState, num_env_steps: int) -> tuple[TrainState, dict]:
         def body(state, _):
@@ -346,14 +387,26 @@ def make_train(
         return jax.lax.scan(iteration, state, length=config.chunk_iterations, unroll=config.unroll)
 
     if host_stepped:
-        warmup_fn, run_fn = _host_stepped(config, env, choose, observe, agent, learn_all_seeds)
+        host_step = lambda step: place(split_step(step))  # noqa: E731  each device its seeds
+        warmup_fn, run_fn = _host_stepped(
+            config, env, choose, observe, agent, learn_all_seeds, host_step, constrain
+        )
     else:
         warmup_fn = jax.jit(warmup, static_argnums=1, donate_argnums=0)
         run_fn = jax.jit(run, donate_argnums=0)
     return Trainer(init, abstract_checkpoint, warmup_fn, run_fn, agent, replay, env, config)
 
 
-def _host_stepped(config: Config, env: backends.HostEnv, choose, observe, agent, learn_all_seeds):
+def _host_stepped(
+    config: Config,
+    env: backends.HostEnv,
+    choose,
+    observe,
+    agent,
+    learn_all_seeds,
+    host_step: Callable[[backends.Step], backends.Step],
+    constrain: Callable[[TrainState], TrainState],
+):
     """warmup and run for an env stepped from Python (backends "envpool", "gymnasium").
 
     The same functions as the XLA path in the same order — act, env step, observe, and after
@@ -363,6 +416,8 @@ def _host_stepped(config: Config, env: backends.HostEnv, choose, observe, agent,
     actions. The next env step cannot overlap the update: its actions need the updated
     parameters (acting on stale ones would change the algorithm), so the overlap is only
     JAX's asynchronous dispatch of the call while the host converts the env's outputs.
+    `host_step` splits a step's arrays into `[S, E, ...]` and, with seeds sharded over
+    devices, sends each device its own seeds' rows.
     """
 
     def step_fn(state, actions, parameter, step, *, learn: bool, act_next, act_fn):
@@ -373,7 +428,7 @@ def _host_stepped(config: Config, env: backends.HostEnv, choose, observe, agent,
             for _ in range(config.updates_per_iteration):
                 agent_state, learn_metrics = learn_all_seeds(agent_state, state.replay)
                 losses.append(learn_metrics)
-            state = state.replace(agent=agent_state)
+            state = constrain(state.replace(agent=agent_state))
             out.update(jax.tree_util.tree_map(lambda *xs: jnp.mean(jnp.stack(xs), 0), *losses))
         if act_next:
             state, actions, parameter = choose(state, act_fn)
@@ -396,7 +451,7 @@ def _host_stepped(config: Config, env: backends.HostEnv, choose, observe, agent,
         state, actions, parameter = choose_jit[act_fn](state)
         outs = []
         for i in range(n):
-            step = env.step(np.asarray(actions).reshape(-1))
+            step = host_step(env.step(np.asarray(actions).reshape(-1)))
             learn = learn_every is not None and (i + 1) % learn_every == 0
             fn = stepper(learn, i + 1 < n, act_fn)
             state, out, actions, parameter = fn(state, actions, parameter, step)
@@ -483,9 +538,14 @@ def train(
         resume from a checkpoint at that step would (for comparing resumed and uninterrupted
         runs).
 
+    In a multi-process run (`jaxdqn.distributed`) every process calls this with the run's
+    config: it trains its own slice of the seeds, and the per-seed logs, games, evaluations and
+    checkpoints cover all seeds (process 0 passes the logger; the others pass None).
+
     Returns:
       dict with "scores" / "lengths" (per seed, every finished game in order), "evaluations",
-      "state" (the final TrainState), "steps" (agent steps per seed), "trainer", "stopped".
+      "state" (the final TrainState, this process's seeds), "steps" (agent steps per seed),
+      "trainer", "stopped".
     """
     from jaxdqn.checkpoint import CheckpointError, config_differences
     from jaxdqn.config import config_from_dict
@@ -493,22 +553,28 @@ def train(
     from jaxdqn.logging import versions
     from jaxdqn.plotting import write_curves
 
+    run_config = config  # all seeds: what is logged, checkpointed and compared on resume
+    distributed.check_devices(run_config)
+    config = distributed.local_config(run_config)  # this process's seeds
+    seed_offset, S = distributed.seed_slice(run_config)
+    S_all = run_config.env.num_seeds
+    multi_process = jax.process_count() > 1
+    global_mesh = distributed.global_seed_mesh(config.env.num_devices) if multi_process else None
     obs_shape, obs_dtype, _ = observation_spec(config)
     replay_bytes = check_memory(config, obs_shape, obs_dtype)
     rss_before = process_rss_bytes()
-    S = config.env.num_seeds
     frame_skip = config.env.frame_skip
     total_steps = config.total_steps_rounded
-    history = SeedHistory([[] for _ in range(S)], [[] for _ in range(S)])
+    history = SeedHistory([[] for _ in range(S_all)], [[] for _ in range(S_all)])
     steps, metrics_lines, restored = 0, 0, None
-    eval_key = jax.random.fold_in(jax.random.PRNGKey(config.env.seed), 0xE7A1)
+    eval_key = jax.random.fold_in(jax.random.PRNGKey(run_config.env.seed), 0xE7A1)
 
     if resume:
         if checkpointer is None or checkpointer.latest_step() is None:
             where = checkpointer.directory if checkpointer else "(no checkpointer)"
             raise CheckpointError(f"cannot resume: no checkpoint in {where}")
         meta = checkpointer.restore_meta()
-        differences = config_differences(config_from_dict(meta["config"]), config)
+        differences = config_differences(config_from_dict(meta["config"]), run_config)
         if differences:
             raise CheckpointError(
                 "checkpoint is incompatible with this run's settings: " + "; ".join(differences)
@@ -520,13 +586,18 @@ def train(
         steps, metrics_lines = int(meta["steps"]), int(meta["metrics_lines"])
         history = SeedHistory(meta["history_scores"], meta["history_lengths"])
         trainer = make_train(config, env_epoch=steps, **(components or {}))
-        restored, _ = checkpointer.restore(trainer.abstract_checkpoint())
+        abstract = trainer.abstract_checkpoint()
+        if multi_process:  # all seeds' arrays, each process reading its own
+            abstract = distributed.global_abstract(abstract, S_all, global_mesh, ("eval_key",))
+        restored, _ = checkpointer.restore(abstract)
+        if multi_process:
+            restored = distributed.to_local(restored, global_mesh, ("eval_key",))
         eval_key = restored["eval_key"]
     else:
         trainer = make_train(config, **(components or {}))
 
     if logger is not None:
-        logger.start(config, total_steps * frame_skip, resume_steps=steps,
+        logger.start(run_config, total_steps * frame_skip, resume_steps=steps,
                      resume_metrics_lines=metrics_lines if resume else None)  # fmt: skip
         available, where = available_memory_bytes()
         logger.note(
@@ -535,7 +606,14 @@ def train(
             f"({replay_bytes / S / config.replay.replay_capacity:,.0f} B each, "
             f"{'frame-deduplicated' if trainer.replay.dedup_frames else 'plain'}); "
             f"{available / 2**30:.1f} GiB available in {where}"
+            + (f" (process 0 of {jax.process_count()})" if multi_process else "")
         )
+        if config.env.num_devices > 1 or multi_process:
+            logger.note(
+                f"seeds sharded: {S_all} seed(s) over {jax.process_count()} process(es) × "
+                f"{config.env.num_devices} device(s) ({jax.default_backend()}), "
+                f"env backend {config.env.backend}"
+            )
         if jax.default_backend() == "cpu" and rss_before:
             logger.note(
                 f"expected process memory: {(rss_before + replay_bytes) / 2**30:.2f} GiB "
@@ -556,12 +634,30 @@ def train(
         state = trainer.init()
     per_env_step = config.env.envs_per_seed
 
+    def collect_games(metrics) -> list[list[float]]:
+        """Finished games of a chunk, every process's seeds, appended to `history`."""
+        if not multi_process:
+            return _collect_games(metrics, history)
+        mine = SeedHistory([[] for _ in range(S)], [[] for _ in range(S)])
+        _collect_games(metrics, mine)
+        scores, lengths = (
+            distributed.gather_lists(mine.scores),
+            distributed.gather_lists(mine.lengths),
+        )
+        for s in range(S_all):
+            history.scores[s].extend(scores[s])
+            history.lengths[s].extend(int(n) for n in lengths[s])
+        return scores
+
     def report(metrics, new_games, elapsed, phase):
+        # Gathered in every process (a collective), logged by process 0.
+        parameter = distributed.gather(np.asarray(metrics["parameter"]).reshape(-1, S)[-1])
+        loss = mean_q = None
+        if "loss" in metrics:
+            loss = distributed.gather(np.asarray(metrics["loss"]).mean(0))
+            mean_q = distributed.gather(np.asarray(metrics["mean_q"]).mean(0))
         if logger is None:
             return
-        parameter = np.asarray(metrics["parameter"]).reshape(-1, S)[-1]
-        loss = np.asarray(metrics["loss"]).mean(0) if "loss" in metrics else None
-        mean_q = np.asarray(metrics["mean_q"]).mean(0) if "mean_q" in metrics else None
         logger.log_chunk(
             steps=steps,
             frames=steps * frame_skip,
@@ -575,14 +671,16 @@ def train(
             phase=phase,
         )
 
-    evaluator = make_evaluator(config, trainer.agent.q_values)
+    evaluator = make_evaluator(
+        config, trainer.agent.q_values, seed_offset=seed_offset, total_seeds=S_all
+    )
     evaluations = []
 
     def run_eval():
         nonlocal eval_key
         eval_key, key = jax.random.split(eval_key)
         start = time.perf_counter()
-        scores = evaluator(state.agent.params, key)  # [S, eval_episodes]
+        scores = distributed.gather(evaluator(state.agent.params, key))  # [S_all, episodes]
         hns = human_normalized(config.env.env_id, scores)
         evaluations.append({"step": steps, "scores": scores})
         if logger is not None:
@@ -598,11 +696,15 @@ def train(
             "metrics_lines": logger.metrics_lines if logger is not None else 0,
             "history_scores": history.scores,
             "history_lengths": history.lengths,
-            "config": dataclasses.asdict(config),
+            "config": dataclasses.asdict(run_config),
             "versions": versions(),
         }
         tree = {"agent": state.agent, "replay": state.replay, "eval_key": eval_key}
-        checkpointer.save(steps, tree, meta, params=state.agent.params)
+        params = state.agent.params
+        if multi_process:  # one checkpoint of all seeds: each process writes its own shards
+            tree = distributed.to_global(tree, global_mesh, ("eval_key",))
+            params = distributed.to_global({"params": params}, global_mesh)["params"]
+        checkpointer.save(steps, tree, meta, params=params)
         last_save[0] = time.monotonic()
         if logger is not None:
             logger.note(f"checkpoint at {steps * frame_skip:,} frames: {checkpointer.directory}")
@@ -611,7 +713,8 @@ def train(
     def check_finite(metrics):
         """Stops the run at this chunk boundary if a loss or Q-value went NaN/inf; the last
         good checkpoint stays as it is and a FAILED note says where and which seeds."""
-        loss, mean_q = np.asarray(metrics["loss"]), np.asarray(metrics["mean_q"])
+        loss = distributed.gather(np.asarray(metrics["loss"]), axis=1)
+        mean_q = distributed.gather(np.asarray(metrics["mean_q"]), axis=1)
         bad_values = ~np.isfinite(loss) | ~np.isfinite(mean_q)  # [iterations, S]
         if not bad_values.any():
             return
@@ -651,11 +754,13 @@ def train(
         if next_eval is not None and steps >= next_eval and steps < total_steps:
             run_eval()
             next_eval = every(config.eval.eval_every)
-        if stop:
-            stopped = stop.signal
+        # Processes stop and checkpoint at the same chunk: a signal or a clock in any decides.
+        if distributed.any_process(bool(stop)):
+            stopped = (stop.signal if stop else None) or "a signal to another process"
         checkpoint_due = next_checkpoint is not None and steps >= next_checkpoint
         minutes = config.train.checkpoint_minutes
-        checkpoint_due |= minutes > 0 and time.monotonic() - last_save[0] >= 60 * minutes
+        late = minutes > 0 and time.monotonic() - last_save[0] >= 60 * minutes
+        checkpoint_due |= distributed.any_process(late)
         if checkpoint_due and not stopped and steps < total_steps:
             save_checkpoint()
             next_checkpoint = every(config.train.checkpoint_every) if next_checkpoint else None
@@ -670,7 +775,7 @@ def train(
         jax.block_until_ready(state.obs)
         steps += n * per_env_step
         warmup_left -= n
-        report(metrics, _collect_games(metrics, history), time.perf_counter() - start, "warmup")
+        report(metrics, collect_games(metrics), time.perf_counter() - start, "warmup")
         between_chunks()
 
     per_chunk = config.agent_steps_per_iteration * config.chunk_iterations
@@ -679,7 +784,7 @@ def train(
         state, metrics = trainer.run(state)
         jax.block_until_ready(state.obs)
         steps += per_chunk
-        new = _collect_games(metrics, history)
+        new = collect_games(metrics)
         report(metrics, new, time.perf_counter() - start, "learn")
         check_finite(metrics)
         between_chunks()
@@ -711,15 +816,45 @@ def mean_last(scores: list[float], n: int) -> float:
 def run_experiment(config: Config, components: dict | None = None, resume: bool = False) -> dict:
     """The host edge: checks memory, makes (or reopens) the run directory, trains with live
     progress and checkpoints; SIGINT/SIGTERM finish the chunk, checkpoint and return. A
-    second process on the same run directory is refused (`logging.RunLockedError`)."""
+    second process on the same run directory is refused (`logging.RunLockedError`).
+
+    In a multi-process run (`--distributed`, see `jaxdqn.distributed`) every process calls
+    this: process 0 opens, locks and writes the run directory, the others follow it."""
+    import json
+
     from jaxdqn.logging import lock_run_dir, make_run_dir
 
-    obs_shape, obs_dtype, _ = observation_spec(config)
-    check_memory(config, obs_shape, obs_dtype)  # before the run directory exists
-    run_dir = make_run_dir(config, resume=resume)
-    # One process per run directory; the OS drops the lock if this one dies (even SIGKILL).
-    with lock_run_dir(run_dir):
-        return _run_locked(config, components, resume, run_dir)
+    distributed.initialize(config)
+    distributed.check_devices(config)
+    local = distributed.local_config(config)
+    obs_shape, obs_dtype, _ = observation_spec(local)
+    check_memory(local, obs_shape, obs_dtype)  # before the run directory exists
+    if jax.process_count() == 1:
+        run_dir = make_run_dir(config, resume=resume)
+        # One process per run directory; the OS drops the lock if this one dies (even SIGKILL).
+        with lock_run_dir(run_dir):
+            return _run_locked(config, components, resume, run_dir)
+
+    from pathlib import Path
+
+    lock, failure, opened = None, None, ["", ""]
+    if distributed.is_main():
+        try:
+            run_dir = make_run_dir(config, resume=resume)
+            lock = lock_run_dir(run_dir)
+            opened[0] = str(run_dir)
+        except Exception as err:  # every process must hear of it, or the others would wait
+            failure, opened[1] = err, f"{type(err).__name__}: {err}"
+    run_dir, error = json.loads(distributed.broadcast_text(json.dumps(opened)))
+    if failure is not None:
+        raise failure
+    if error:
+        raise distributed.OtherProcessError(f"process 0 could not open the run directory: {error}")
+    try:
+        return _run_locked(config, components, resume, Path(run_dir))
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def _run_locked(config: Config, components: dict | None, resume: bool, run_dir) -> dict:
@@ -729,7 +864,8 @@ def _run_locked(config: Config, components: dict | None, resume: bool, run_dir) 
     from jaxdqn.logging import RunLogger
 
     checkpointer = Checkpointer(run_dir, keep=config.train.keep_checkpoints)
-    logger = RunLogger(run_dir, progress=config.train.progress)
+    main = distributed.is_main()  # process 0 alone writes logs, config and curves
+    logger = RunLogger(run_dir, progress=config.train.progress) if main else None
     stop = StopFlag()
 
     def on_signal(signum, frame):
@@ -737,7 +873,8 @@ def _run_locked(config: Config, components: dict | None, resume: bool, run_dir) 
         if stop:  # a second signal: stop now
             raise KeyboardInterrupt
         stop.signal = signal.Signals(signum).name
-        logger.note(f"{stop.signal}: finishing this chunk, then saving a checkpoint")
+        message = f"{stop.signal}: finishing this chunk, then saving a checkpoint"
+        logger.note(message) if logger is not None else print(message, flush=True)
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -746,8 +883,11 @@ def _run_locked(config: Config, components: dict | None, resume: bool, run_dir) 
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-        logger.finish()
+        if logger is not None:
+            logger.finish()
     out["run_dir"] = run_dir
+    if not main:
+        return out
     for s, scores in enumerate(out["scores"]):
         tail = mean_last(scores, 20)
         print(f"seed {s}: {len(scores)} games, mean score of the last 20: {tail:.1f}")
