@@ -236,10 +236,8 @@ def make_train(
         from jax.sharding import PartitionSpec as P
 
         mesh = distributed.seed_mesh(num_devices)
-        by_seed, replicated = (
-            NamedSharding(mesh, P(distributed.SEED_AXIS)),
-            NamedSharding(mesh, P()),
-        )
+        by_seed = NamedSharding(mesh, P(distributed.SEED_AXIS))
+        replicated = NamedSharding(mesh, P())
         state_sharding = TrainState(agent=by_seed, replay=by_seed, obs=by_seed, done=by_seed,
                                     stats=by_seed, handle=replicated)  # fmt: skip
         place = lambda tree: jax.device_put(tree, by_seed)  # noqa: E731
@@ -290,18 +288,18 @@ def make_train(
         seed over the devices when sharded."""
         obs = jax.ShapeDtypeStruct((S, E) + obs_shape, obs_dtype)
         agent_state, replay_state = jax.eval_shape(fresh, default_keys(), obs)
-        tree = {"agent": agent_state, "replay": replay_state,
-                "eval_key": jax.eval_shape(lambda: jax.random.PRNGKey(0))}  # fmt: skip
+        eval_key = jax.eval_shape(lambda: jax.random.PRNGKey(0))
+        tree = {"agent": agent_state, "replay": replay_state, "eval_key": eval_key}
         if by_seed is None:
             return tree
-        with_sharding = lambda sharding: (
-            lambda a: jax.ShapeDtypeStruct(  # noqa: E731
-                a.shape, a.dtype, sharding=sharding
-            )
-        )
-        return {k: jax.tree_util.tree_map(with_sharding(replicated if k == "eval_key" else
-                                                        by_seed), v)
-                for k, v in tree.items()}  # fmt: skip
+
+        def placed(sharding):
+            return lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding)
+
+        return {
+            k: jax.tree_util.tree_map(placed(replicated if k == "eval_key" else by_seed), v)
+            for k, v in tree.items()
+        }
 
     def choose(state: TrainState, act_fn) -> tuple[TrainState, Array, Array]:
         """Actions `[S, E]` for the latest observations (and ε or τ per seed)."""
