@@ -239,7 +239,7 @@ def test_resume_errors_are_clear(resumed, tmp_path, capsys):
     assert Checkpointer(run_dir).latest_step() == 2 * N
 
 
-def test_corrupt_checkpoint_fails_loudly(resumed, tmp_path):
+def test_corrupt_checkpoint_fails_loudly(resumed, tmp_path, capsys):
     import shutil
 
     _, run_dir = resumed
@@ -249,8 +249,12 @@ def test_corrupt_checkpoint_fails_loudly(resumed, tmp_path):
     for path in step_dir.rglob("*"):
         if path.is_file() and path.stat().st_size > 1000:
             path.write_bytes(b"\\0" * 100)
-    with pytest.raises(CheckpointError, match="cannot be restored"):
+    # The script prints the CheckpointError as one line and exits 1 (experiments/_cli.run).
+    with pytest.raises(SystemExit) as exc:
         cartpole.main(["--resume", str(copy), "--total-frames", str(2 * N + 500)])
+    assert exc.value.code == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert err.startswith("error: ") and "cannot be restored" in err
     lines = (copy / "metrics.jsonl").read_text().splitlines()
     assert json.loads(lines[-1])["step"] == 2 * N  # nothing appended, nothing restarted
 
