@@ -382,6 +382,14 @@ def make_train(
         return state, metrics
 
     def run(state: TrainState) -> tuple[TrainState, dict]:
+        if config.unroll >= config.chunk_iterations:
+            # Straight-line code, no while loop at all: a fully unrolled lax.scan still emits
+            # a one-trip while loop, and XLA CPU's conv gradients are slow inside loops.
+            outs = []
+            for _ in range(config.chunk_iterations):
+                state, out = iteration(state, None)
+                outs.append(out)
+            return state, _stack_trees(outs)
         return jax.lax.scan(iteration, state, length=config.chunk_iterations, unroll=config.unroll)
 
     if host_stepped:
