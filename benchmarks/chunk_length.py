@@ -3,7 +3,8 @@ several `chunk_iterations` (and the host-stepped envpool backend for comparison)
 
     python benchmarks/chunk_length.py --seconds 20
 
-1 seed, 100k replay, 1,000 steps of warm-up; the rate excludes compilation and warm-up.
+`--num-seeds` seeds (default 1), 100k replay, 1,000 steps of warm-up; the rate (all seeds)
+excludes compilation and warm-up.
 Run by hand, never by CI.
 """
 
@@ -27,13 +28,16 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--chunk-iterations", type=int, nargs="+", default=[1, 4, 16])
+    p.add_argument("--num-seeds", type=int, default=1)
+    p.add_argument("--no-host", action="store_true", help="skip the host-stepped comparison")
     args = p.parse_args()
-    settings = [(n, "envpool-xla") for n in args.chunk_iterations] + [(4, "envpool")]
+    settings = [(n, "envpool-xla") for n in args.chunk_iterations]
+    settings += [] if args.no_host else [(4, "envpool")]
     for iterations, backend in settings:
         base = nature()
         config = dataclasses.replace(
             base,
-            env=dataclasses.replace(base.env, env_backend=backend),
+            env=dataclasses.replace(base.env, env_backend=backend, num_seeds=args.num_seeds),
             replay=dataclasses.replace(base.replay, replay_capacity=100_000),
             train=dataclasses.replace(base.train, learning_starts=1_000,
                                       chunk_iterations=iterations, progress=False),
@@ -51,9 +55,10 @@ def main() -> None:
             state, _ = trainer.run(state)
             jax.block_until_ready(state.obs)
             chunks += 1
-        rate = chunks * iterations * config.agent_steps_per_iteration
+        rate = chunks * iterations * config.agent_steps_per_iteration * args.num_seeds
         rate /= time.perf_counter() - start
-        print(f"chunk_iterations={iterations:3d} {backend:12s} {rate:7.1f} agent steps/s "
+        print(f"seeds={args.num_seeds} chunk_iterations={iterations:3d} {backend:12s} "
+              f"{rate:7.1f} agent steps/s "
               f"(compile + first chunk {compile_s:.1f} s)", flush=True)  # fmt: skip
 
 

@@ -304,8 +304,8 @@ class TrainConfig:
     train_freq/E env steps): the replay ratio is the paper's whatever E is."""
     chunk_iterations: int = 0
     """Iterations per jitted chunk (one iteration = env steps + updates); progress, logs and
-    checkpoints happen between chunks. 0 = auto: 1 for the conv network on CPU (shorter
-    programs ran faster there, BENCHMARKS.md), else 250."""
+    checkpoints happen between chunks. 0 = auto: for the conv network on CPU 1 with one seed,
+    4 with several (fastest measured, BENCHMARKS.md), else 250."""
     unroll: int = 0
     """lax.scan unroll of the learning chunk. 0 = auto: fully unrolled for the conv network on
     CPU (XLA CPU runs conv gradients ≈6× slower inside a loop; see BENCHMARKS.md), else 1."""
@@ -441,7 +441,9 @@ class Config:
     def chunk_iterations(self) -> int:
         if self.train.chunk_iterations:
             return self.train.chunk_iterations
-        return 1 if self.conv_on_cpu else 250
+        if self.conv_on_cpu:  # measured best on CPU (BENCHMARKS.md, "Chunk length on CPU")
+            return 1 if self.env.num_seeds == 1 else 4
+        return 250
 
     @property
     def seed_loop(self) -> bool:
