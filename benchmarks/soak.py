@@ -35,17 +35,6 @@ sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results.jsonl"
 
 
-def rss_bytes(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--hours", type=float, default=2.0, help="planned length; kills fall inside")
@@ -60,6 +49,7 @@ def main() -> None:
 
     from jaxdqn.checkpoint import Checkpointer
     from jaxdqn.logging import read_metrics
+    from jaxdqn.train import process_rss_bytes
 
     name = "soak-" + datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = Path(args.run_dir) / name
@@ -105,7 +95,7 @@ def main() -> None:
         while proc.poll() is None:
             time.sleep(args.sample_seconds)
             now = time.monotonic() - t0
-            rss = rss_bytes(proc.pid)
+            rss = process_rss_bytes(proc.pid)
             if rss:
                 processes[index]["rss"].append((now, rss))
                 csv.write(f"{now:.1f},{index},{rss}\n")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -112,3 +114,120 @@ def run(config: Config, resume: bool, components: dict | None = None) -> dict:
     except (RunLockedError, CheckpointError, FloatingPointError, OSError, OtherProcessError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+# ----------------------------------------------------- scripts that train several runs
+# (exploration.py, sweep.py): reuse finished runs, resume unfinished ones, refuse a directory
+# that holds a run with other settings.
+
+COSMETIC = {("train", "progress"), ("train", "run_dir"), ("train", "run_name")}
+
+
+def _refuse(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _flat(d: dict, prefix: tuple = ()) -> dict[tuple, object]:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, (*prefix, k)))
+        else:
+            out[(*prefix, k)] = v
+    return out
+
+
+def settings_differences(saved: dict, config: Config) -> list[str]:
+    """Settings (`section.field`) whose values differ between a run's config.json "config"
+    entry and `config`, display-only ones aside; fields only one side has (added to the
+    library since) are ignored. Stricter than jaxdqn.checkpoint.config_differences, which
+    lets a resume change budgets and intervals: a planned run must be the same run."""
+    import dataclasses
+    import json
+
+    now = _flat(json.loads(json.dumps(dataclasses.asdict(config), default=str)))
+    before = _flat(saved)
+    return [
+        f"{'.'.join(k)}: {before[k]!r} there, {now[k]!r} now"
+        for k in now
+        if k in before and k not in COSMETIC and before[k] != now[k]
+    ]
+
+
+def read_config(run_dir, dir_flag: str) -> dict:
+    """A run directory's config.json; refuses (exit 2) when it is missing or unreadable."""
+    import json
+
+    path = run_dir / "config.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        _refuse(f"{run_dir} holds metrics but no readable config.json ({err}); remove it or "
+                f"pick another {dir_flag}")  # fmt: skip
+
+
+def run_state(run_dir, dir_flag: str) -> str:
+    """ "new" (no metrics yet), "finished" (every seed evaluated at the end) or "unfinished"."""
+    from jaxdqn.logging import read_records
+
+    metrics = run_dir / "metrics.jsonl"
+    if not metrics.exists():
+        return "new"
+    saved = read_config(run_dir, dir_flag)
+    total = saved["derived"]["total_steps"]
+    seeds = saved["config"]["env"]["num_seeds"]
+    records = read_records(metrics)
+    done = {r["seed"] for r in records if r.get("phase") == "eval" and r["step"] >= total}
+    return "finished" if done >= set(range(seeds)) else "unfinished"
+
+
+class PlannedRun(NamedTuple):
+    run_dir: Path
+    flags: list[str]
+    preset: str
+    presets: dict
+    description: str
+    config: Config
+    state: str  # "new", "unfinished" or "finished"
+    label: str = ""
+
+
+def plan_run(run_dir, flags, preset, presets, description, dir_flag, label="") -> PlannedRun:
+    """Parses a run's flags (errors and memory checked) and checks its directory, before any
+    run of the script trains; refuses a directory holding a run with other settings."""
+    config, _ = parse(preset, description, flags, presets=presets)
+    state = run_state(run_dir, dir_flag)
+    if state != "new":
+        diff = settings_differences(read_config(run_dir, dir_flag)["config"], config)
+        if diff:
+            _refuse(f"{run_dir} holds a run with other settings ({'; '.join(diff)}); "
+                    f"remove it or pick another {dir_flag}")  # fmt: skip
+    return PlannedRun(run_dir, flags, preset, presets, description, config, state, label)
+
+
+def train_planned(runs: list[PlannedRun]) -> None:
+    """Trains the planned runs in order: a finished one is reused, an unfinished one resumed
+    from its latest checkpoint; a stop by signal ends the script (exit 1)."""
+    import time
+
+    for planned in runs:
+        what = f"{planned.label} " if planned.label else ""
+        if planned.state == "finished":
+            print(f"{planned.run_dir}: already finished, not retrained")
+            continue
+        config, resume = planned.config, planned.state == "unfinished"
+        if resume:
+            print(f"{planned.run_dir}: unfinished, resuming from its latest checkpoint")
+            config, resume = parse(planned.preset, planned.description,
+                                   ["--resume", str(planned.run_dir), *planned.flags],
+                                   presets=planned.presets)  # fmt: skip
+        print(f"{planned.run_dir}: training {what}({config.env.num_seeds} seeds, "
+              f"{config.train.total_frames:,} frames each)", flush=True)  # fmt: skip
+        start = time.perf_counter()
+        out = run(config, resume)
+        print(f"{planned.run_dir}: {what}took {time.perf_counter() - start:.1f} s", flush=True)
+        if out["stopped"]:
+            print(f"stopped by {out['stopped']}; run the same command again to resume",
+                  file=sys.stderr)  # fmt: skip
+            raise SystemExit(1)

@@ -31,9 +31,7 @@ seed) usually has to be shrunk with `--replay-capacity` to fit.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from pathlib import Path
 
 import _cli
@@ -44,10 +42,9 @@ GAMES = ("cartpole", "assault")
 # Flags this script sets for each run; giving them as pass-through flags would be ambiguous.
 OWN_FLAGS = ("--policy", "--temperature-start", "--num-seeds", "--run-dir", "--run-name",
              "--resume")  # fmt: skip
+
+
 # Settings that do not change what a run computes: a finished run with other values is reused.
-COSMETIC = {("train", "progress"), ("train", "run_dir"), ("train", "run_name")}
-
-
 def _presets(game: str) -> tuple[str, dict]:
     if game == "cartpole":
         return "cartpole", {"cartpole": cartpole}
@@ -84,60 +81,6 @@ def _parse_temperatures(text: str) -> list[float]:
     if len(set(values)) < len(values):
         raise argparse.ArgumentTypeError(f"temperatures repeat: {text!r}")
     return values
-
-
-def _flat(d: dict, prefix: tuple = ()) -> dict[tuple, object]:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, (*prefix, k)))
-        else:
-            out[(*prefix, k)] = v
-    return out
-
-
-def config_differences(saved: dict, config) -> list[str]:
-    """Settings (`section.field`) whose values differ between a run's config.json "config"
-    entry and `config`; fields only one side has (added to the library since) are ignored."""
-    import dataclasses
-
-    now = _flat(json.loads(json.dumps(dataclasses.asdict(config), default=str)))
-    before = _flat(saved)
-    return [
-        f"{'.'.join(k)}: {before[k]!r} there, {now[k]!r} now"
-        for k in now
-        if k in before and k not in COSMETIC and before[k] != now[k]
-    ]
-
-
-def run_state(run_dir: Path) -> str:
-    """ "new" (no metrics yet), "finished" (every seed evaluated at the end) or "unfinished"."""
-    from jaxdqn.logging import read_records
-
-    metrics = run_dir / "metrics.jsonl"
-    if not metrics.exists():
-        return "new"
-    saved = read_config(run_dir)
-    total = saved["derived"]["total_steps"]
-    seeds = saved["config"]["env"]["num_seeds"]
-    records = read_records(metrics)
-    done = {r["seed"] for r in records if r.get("phase") == "eval" and r["step"] >= total}
-    return "finished" if done >= set(range(seeds)) else "unfinished"
-
-
-def read_config(run_dir: Path) -> dict:
-    """A run directory's config.json; refuses (exit 2) when it is missing or unreadable."""
-    path = run_dir / "config.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        _refuse(f"{run_dir} holds metrics but no readable config.json ({err}); remove it or "
-                "pick another --out-dir")  # fmt: skip
-
-
-def _refuse(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
-    raise SystemExit(2)
 
 
 def main(args: list[str] | None = None):
@@ -202,11 +145,11 @@ def main(args: list[str] | None = None):
 
         backend = jax.default_backend()
         if backend == "cpu":
-            _refuse("--game assault needs a GPU, and JAX finds none here (backend: cpu). DQN on "
-                    "Atari runs at about 170 agent steps per second on a 2-core CPU (see "
-                    "BENCHMARKS.md), so the nature preset's 40M frames per seed would take "
-                    "weeks. Pass --allow-cpu to run it anyway, with a shrunken budget such as "
-                    "--total-frames 200000 --replay-capacity 50000.")  # fmt: skip
+            _cli._refuse("--game assault needs a GPU, and JAX finds none here (backend: cpu). "
+                         "DQN on Atari runs at about 170 agent steps per second on a 2-core CPU "
+                         "(see BENCHMARKS.md), so the nature preset's 40M frames per seed would "
+                         "take weeks. Pass --allow-cpu to run it anyway, with a shrunken budget "
+                         "such as --total-frames 200000 --replay-capacity 50000.")  # fmt: skip
 
     preset, presets = _presets(ns.game)
     out_dir = Path(ns.out_dir)
@@ -214,41 +157,15 @@ def main(args: list[str] | None = None):
     # Parse and check all three (flags, memory, directories) before training any of them.
     plans = []
     for kind, name in names.items():
-        run_dir = out_dir / name
         flags = (["--no-progress", *extra, *run_flags(kind, ns.seeds, ns.temperatures)]
                  + ["--run-dir", str(out_dir), "--run-name", name])  # fmt: skip
-        config, _ = _cli.parse(preset, __doc__, flags, presets=presets)
-        state = run_state(run_dir)
-        if state != "new":
-            saved = read_config(run_dir)["config"]
-            diff = config_differences(saved, config)
-            if diff:
-                _refuse(f"{run_dir} holds a run with other settings ({'; '.join(diff)}); "
-                        "remove it or pick another --out-dir")  # fmt: skip
-        plans.append((kind, run_dir, flags, config, state))
-
-    for kind, run_dir, flags, config, state in plans:
-        if state == "finished":
-            print(f"{run_dir}: already finished, not retrained")
-            continue
-        resume = state == "unfinished"
-        if resume:
-            print(f"{run_dir}: unfinished, resuming from its latest checkpoint")
-            config, resume = _cli.parse(preset, __doc__, ["--resume", str(run_dir), *flags],
-                                        presets=presets)  # fmt: skip
-        print(f"{run_dir}: training {kind} ({config.env.num_seeds} seeds, "
-              f"{config.train.total_frames:,} frames each)", flush=True)  # fmt: skip
-        start = time.perf_counter()
-        out = _cli.run(config, resume)
-        print(f"{run_dir}: {kind} took {time.perf_counter() - start:.1f} s", flush=True)
-        if out["stopped"]:
-            print(f"stopped by {out['stopped']}; run the same command again to resume",
-                  file=sys.stderr)  # fmt: skip
-            raise SystemExit(1)
+        plans.append(_cli.plan_run(out_dir / name, flags, preset, presets, __doc__,
+                                   "--out-dir", label=kind))  # fmt: skip
+    _cli.train_planned(plans)
 
     import plot
 
-    return plot.main([*(str(d) for _, d, *_ in plans), "--out", figure,
+    return plot.main([*(str(p.run_dir) for p in plans), "--out", figure,
                       "--smooth", str(ns.smooth)])  # fmt: skip
 
 

@@ -35,7 +35,6 @@ import os
 import re
 import shlex
 import sys
-import time
 from pathlib import Path
 
 import _cli
@@ -124,8 +123,6 @@ def aggregate(sweep_dir: Path, runs: list[tuple[str, str, list[str]]]) -> str:
 
 def main(args: list[str] | None = None) -> str | None:
     """Trains the sweep's runs (all, or the one of --task-index) and aggregates them."""
-    from exploration import config_differences, read_config, run_state
-
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         epilog="\n\n".join(__doc__.split("\n\n")[1:]),
@@ -182,39 +179,13 @@ def main(args: list[str] | None = None) -> str | None:
     plans = []
     for env, variant, flags in chosen:
         name = f"{env}-{variant}"
-        run_dir = sweep_dir / name
         run_flags = ["--no-progress", *extra, *flags, "--env-id", env,
                      "--num-seeds", str(ns.num_seeds), "--run-dir", str(sweep_dir),
                      "--run-name", name]  # fmt: skip
         preset, presets = _presets(env)
-        config, _ = _cli.parse(preset, __doc__, run_flags, presets=presets)
-        state = run_state(run_dir)
-        if state != "new":
-            diff = config_differences(read_config(run_dir)["config"], config)
-            if diff:
-                print(f"error: {run_dir} holds a run with other settings ({'; '.join(diff)}); "
-                      "remove it or pick another --sweep-dir", file=sys.stderr)  # fmt: skip
-                raise SystemExit(2)
-        plans.append((run_dir, run_flags, preset, presets, config, state))
-
-    for run_dir, run_flags, preset, presets, config, state in plans:
-        if state == "finished":
-            print(f"{run_dir}: already finished, not retrained")
-            continue
-        resume = state == "unfinished"
-        if resume:
-            print(f"{run_dir}: unfinished, resuming from its latest checkpoint")
-            config, resume = _cli.parse(preset, __doc__, ["--resume", str(run_dir), *run_flags],
-                                        presets=presets)  # fmt: skip
-        print(f"{run_dir}: training ({config.env.num_seeds} seeds, "
-              f"{config.train.total_frames:,} frames each)", flush=True)  # fmt: skip
-        start = time.perf_counter()
-        out = _cli.run(config, resume)
-        print(f"{run_dir}: took {time.perf_counter() - start:.1f} s", flush=True)
-        if out["stopped"]:
-            print(f"stopped by {out['stopped']}; run the same command again to resume",
-                  file=sys.stderr)  # fmt: skip
-            raise SystemExit(1)
+        plans.append(_cli.plan_run(sweep_dir / name, run_flags, preset, presets, __doc__,
+                                   "--sweep-dir"))  # fmt: skip
+    _cli.train_planned(plans)
     from jaxdqn import distributed
 
     if task is not None or not distributed.is_main():

@@ -130,10 +130,10 @@ def available_memory_bytes() -> tuple[int, str]:
     return 2**63 - 1, "unknown"
 
 
-def process_rss_bytes() -> int:
-    """Resident memory of this process (Linux), 0 where unknown."""
+def process_rss_bytes(pid: int | str = "self") -> int:
+    """Resident memory of a process (default: this one; Linux), 0 where unknown."""
     try:
-        with open("/proc/self/status") as f:
+        with open(f"/proc/{pid}/status") as f:
             for line in f:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) * 1024
