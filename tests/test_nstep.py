@@ -18,6 +18,24 @@ def draw(replay, state, seed, batches, batch_size):
     return jax.tree.map(lambda x: np.asarray(x).reshape((-1,) + x.shape[2:]), out)
 
 
+def check_draws(batch, expected, r_tol, d_tol) -> collections.Counter:
+    """Every drawn transition, named by its s_tm1 (an id), is an expected one field by field:
+    `expected[s_tm1] = (a_tm1, return, discount, s_t)`; every expected one was drawn.
+    Returns the draws per s_tm1."""
+    seen = collections.Counter()
+    for b in range(batch.r_t.shape[0]):
+        key = float(batch.s_tm1[b, 0])
+        assert key in expected, f"drew s_tm1={key}, not a valid transition"
+        a, r, d, s_t = expected[key]
+        assert batch.a_tm1[b] == a
+        np.testing.assert_allclose(batch.r_t[b], r, **r_tol)
+        np.testing.assert_allclose(batch.discount_t[b], d, **d_tol)
+        assert float(batch.s_t[b, 0]) == s_t
+        seen[key] += 1
+    assert set(seen) == set(expected)
+    return seen
+
+
 def add_rows(replay, rows):
     """rows: (obs value, a_tm1, r_t, discount_t, first_t) for a one-column buffer."""
     state = replay.init()
@@ -62,17 +80,7 @@ def test_hand_worked_three_step_returns():
         7: (1, 8 + g * 9 + g * g * 10, g**3, 10),  # a full three-step return
         # 8 and 9 are the two newest rows: their returns are not complete, never drawn.
     }
-    seen = collections.Counter()
-    for b in range(batch.r_t.shape[0]):
-        key = int(batch.s_tm1[b, 0])
-        assert key in expected, f"drew a transition from s_tm1={key}"
-        a, r, d, s_t = expected[key]
-        assert batch.a_tm1[b] == a
-        np.testing.assert_allclose(batch.r_t[b], r, rtol=1e-6)
-        np.testing.assert_allclose(batch.discount_t[b], d, rtol=1e-6)
-        assert batch.s_t[b, 0] == s_t
-        seen[key] += 1
-    assert set(seen) == set(expected)
+    seen = check_draws(batch, expected, r_tol=dict(rtol=1e-6), d_tol=dict(rtol=1e-6))
     # Uniform over the six valid transitions.
     assert stats.chisquare(list(seen.values())).pvalue > 1e-3
 
@@ -125,17 +133,7 @@ def test_random_sequences_match_brute_force(n):
             columns[e].append((float(ids[e]), int(a[e]), float(r[e]), float(d[e]), bool(first[e])))
     held = reference_n_step(columns, n)
     batch = draw(replay, state, 7, 400, 50)
-    seen = collections.Counter()
-    for b in range(batch.r_t.shape[0]):
-        key = float(batch.s_tm1[b, 0])
-        assert key in held, f"drew s_tm1={key}, not a valid n={n} transition"
-        a, ret, disc, s_t = held[key]
-        assert batch.a_tm1[b] == a
-        np.testing.assert_allclose(batch.r_t[b], ret, rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(batch.discount_t[b], disc, rtol=1e-5)
-        assert float(batch.s_t[b, 0]) == s_t
-        seen[key] += 1
-    assert set(seen) == set(held)
+    seen = check_draws(batch, held, r_tol=dict(rtol=1e-5, atol=1e-6), d_tol=dict(rtol=1e-5))
     assert stats.chisquare([seen[k] for k in held]).pvalue > 1e-3
 
 
