@@ -236,8 +236,13 @@ class AgentConfig:
     temperature_end: float = 0.1
     """Boltzmann τ after exploration_steps (near-greedy)."""
     exploration_steps: int = 250_000
-    """Agent steps over which ε (or τ) decays linearly, counted from the start of the run.
-    Nature: 1M frames = 250,000 agent steps."""
+    """Agent steps over which ε (or τ) decays linearly, counted from the start of the run
+    (or from learning_starts with --exploration-from-learning-starts). Nature: 1M frames =
+    250,000 agent steps."""
+    exploration_from_learning_starts: bool = False
+    """ε (or τ) holds its start value until learning starts, then decays over
+    exploration_steps (Dopamine's linearly_decaying_epsilon); off: the decay starts at agent
+    step 0 (Mnih et al. 2015)."""
     optimizer: Literal["adam", "rmsprop"] = "adam"
     """adam (modern reproductions) or rmsprop (centred, as DeepMind's DQN; decay 0.95)."""
     learning_rate: float = 1e-4

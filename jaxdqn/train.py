@@ -85,8 +85,8 @@ def make_optimizer(config: Config) -> optax.GradientTransformation:
 
 
 def make_policy_schedule(config: Config) -> Callable[[Array, Array], Array]:
-    """fn(agent steps, seed index) → ε or τ, decayed linearly over exploration_steps; with
-    several `temperature_start` values, seed i starts from the i-th (a τ sweep as seeds)."""
+    """fn(agent steps, seed index) → ε or τ, decayed linearly over exploration_steps (from
+    step 0, or from learning_starts with exploration_from_learning_starts); with several `temperature_start` values, seed i starts from the i-th (a τ sweep as seeds)."""
     a = config.agent
     if a.policy == "boltzmann":
         starts = np.broadcast_to(a.temperature_start, (config.env.num_seeds,))
@@ -94,9 +94,10 @@ def make_policy_schedule(config: Config) -> Callable[[Array, Array], Array]:
     else:
         starts, end = np.full((config.env.num_seeds,), a.epsilon_start), a.epsilon_end
     starts = jnp.asarray(starts, jnp.float32)
+    delay = config.learning_starts_rounded if a.exploration_from_learning_starts else 0
 
     def schedule(steps: Array, seed_index: Array) -> Array:
-        frac = jnp.clip(steps / a.exploration_steps, 0.0, 1.0)
+        frac = jnp.clip((steps - delay) / a.exploration_steps, 0.0, 1.0)
         start = starts[seed_index]
         return start + frac * (end - start)
 
