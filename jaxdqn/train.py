@@ -86,7 +86,8 @@ def make_optimizer(config: Config) -> optax.GradientTransformation:
 
 def make_policy_schedule(config: Config) -> Callable[[Array, Array], Array]:
     """fn(agent steps, seed index) → ε or τ, decayed linearly over exploration_steps (from
-    step 0, or from learning_starts with exploration_from_learning_starts); with several `temperature_start` values, seed i starts from the i-th (a τ sweep as seeds)."""
+    step 0, or from learning_starts with exploration_from_learning_starts); with several
+    `temperature_start` values, seed i starts from the i-th (a τ sweep as seeds)."""
     a = config.agent
     if a.policy == "boltzmann":
         starts = np.broadcast_to(a.temperature_start, (config.env.num_seeds,))
