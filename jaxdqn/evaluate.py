@@ -16,28 +16,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdqn import backends
+from jaxdqn import atari_data, backends
 from jaxdqn.config import Config
 from jaxdqn.policies import epsilon_greedy
 
-# Random-play and human scores, Mnih et al. 2015 (Nature), Extended Data Table 2.
-# Human-normalised score = (score - random) / (human - random).
-REFERENCE_SCORES = {
-    "Assault-v5": (222.4, 1496.0),
-    "Breakout-v5": (1.7, 31.8),
-    "Pong-v5": (-20.7, 9.3),
-    "Seaquest-v5": (68.4, 20182.0),
-    "SpaceInvaders-v5": (148.0, 1652.0),
-}
+# (random, human) per game: the 57-game table of the Atari 100k / Atari-57 literature (DQN Zoo,
+# rliable; Assault 222.4 / 742.0), see jaxdqn.atari_data. Mnih et al. 2015's own table is
+# atari_data.NATURE_2015 (Assault 222.4 / 1496).
+REFERENCE_SCORES = atari_data.HUMAN_RANDOM_57
 
-
-def human_normalized(env_id: str, score):
-    """(score - random) / (human - random), or None for games without reference scores."""
-    env_id = env_id.removeprefix("ALE/")  # gymnasium's ALE/Assault-v5 is Assault-v5
-    if env_id not in REFERENCE_SCORES:
-        return None
-    random, human = REFERENCE_SCORES[env_id]
-    return (np.asarray(score, np.float64) - random) / (human - random)
+# human_normalized(env_id, score, table="atari100k"): (score - random) / (human - random) as
+# float64, None for a game without reference scores; table="nature" uses Mnih et al. 2015's.
+human_normalized = atari_data.human_normalized
 
 
 def eval_env_seeds(config: Config) -> list[int]:
