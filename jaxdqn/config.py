@@ -251,7 +251,8 @@ class AgentConfig:
     """If set, the learning rate decays linearly to this value over the run's updates
     (None: constant)."""
     optimizer_eps: float = 1.5e-4
-    """ε of Adam (1.5e-4 as Rainbow/Dopamine) or RMSProp (0.01 in Nature)."""
+    """ε of Adam (1.5e-4 as Rainbow/Dopamine) or RMSProp (1e-5 as Dopamine: Nature's 0.01 was
+    on the gradient summed over the 32-transition batch, ≈ 0.01/32² ≈ 1e-5 on our mean loss)."""
     max_grad_norm: float = 10.0
     """Clip gradients to this global norm (<= 0 disables)."""
     target_update: str = "hard"
@@ -526,20 +527,77 @@ def config_from_dict(record: dict) -> Config:
 
 
 def nature() -> Config:
-    """Mnih et al. 2015 (Nature), Extended Data Table 1, on Assault; Adam instead of RMSProp
-    (see README). Evaluation ε 0.05, as the paper."""
-    return Config()
+    """Mnih et al. 2015 (Nature), Extended Data Table 1 and Methods, on Assault; Adam.
+
+    Value by value (tests/test_presets.py checks them). Extended Data Table 1: minibatch size
+    32 → batch_size 32; replay memory size 1,000,000 → replay_capacity 1_000_000; agent history
+    length 4 → the 4-frame stack; target network update frequency 10,000 (parameter updates) →
+    target_update_period 10_000; discount factor 0.99 → gamma 0.99; action repeat 4 → frame
+    skip 4; update frequency 4 → train_freq 4; learning rate 0.00025, gradient momentum 0.95,
+    squared gradient momentum 0.95, min squared gradient 0.01 → DeepMind's RMSProp, replaced by
+    Adam here (below); initial exploration 1 → epsilon_start 1.0; final exploration 0.1 →
+    epsilon_end 0.1; final exploration frame 1,000,000 → exploration_steps 250_000 agent steps
+    from step 0 ("over the first million frames", Methods); replay start size 50,000 →
+    learning_starts 50_000 agent steps (transitions, as DeepMind's released code counts them);
+    no-op max 30 → noop_max 30.
+    Methods: a lost life ends a training episode → episodic_life; rewards clipped to [−1, 1] →
+    reward_clip; the error term clipped to [−1, 1] → td_loss huber (δ 1). "Evaluation
+    procedure": 30 games of up to 5 minutes (18,000 frames = 4,500 agent steps) at ε 0.05 from
+    no-op starts → eval_episodes 30, eval_max_episode_steps 4_500, eval_epsilon 0.05.
+
+    Different on purpose: Adam (lr 1e-4, ε 1.5e-4) instead of RMSProp, as CleanRL, Dopamine's
+    JAX agents and most reproductions since Hessel et al. 2018 (README, "Optimiser"; the
+    paper's optimiser is `--optimizer rmsprop --learning-rate 2.5e-4 --optimizer-eps 1e-5`);
+    40M frames per seed instead of 50M (README, "Settings and their sources"). Not in the
+    paper: gradients clipped to global norm 10 (max_grad_norm, the AgentConfig default).
+    """
+    return Config(
+        eval=EvalConfig(eval_episodes=30, eval_max_episode_steps=4_500, eval_epsilon=0.05)
+    )
 
 
 def dopamine() -> Config:
-    """Dopamine's DQN defaults (dopamine/agents/dqn/configs/dqn.gin, Castro et al. 2018).
+    """Dopamine's DQN (Castro et al. 2018): the TensorFlow agent's dqn.gin and code defaults.
 
-    Sticky actions 0.25 (Machado et al. 2018); RMSProp lr 2.5e-4, decay 0.95, ε 1e-5, centred;
-    20,000 agent steps of warm-up; target sync every 8,000 agent steps (2,000 updates); ε 1 →
-    0.01 over 250,000 agent steps; evaluation ε 0.001; Huber loss; no gradient clipping.
+    Value by value from google/dopamine (tests/test_presets.py checks them). Gin file
+    dopamine/agents/dqn/configs/dqn.gin (now dopamine/tf/agents/dqn/configs/dqn.gin):
+    DQNAgent.gamma = 0.99 → gamma 0.99; DQNAgent.update_horizon = 1 → n_step 1;
+    DQNAgent.min_replay_history = 20000 (agent steps) → learning_starts 20_000;
+    DQNAgent.update_period = 4 → train_freq 4; DQNAgent.target_update_period = 8000 (agent
+    steps) → target_update_period 2_000 updates (8,000 / 4); DQNAgent.epsilon_train = 0.01 →
+    epsilon_end 0.01; DQNAgent.epsilon_eval = 0.001 → eval_epsilon 0.001;
+    DQNAgent.epsilon_decay_period = 250000 (agent steps) → exploration_steps 250_000;
+    tf.train.RMSPropOptimizer.learning_rate = 0.00025 → optimizer rmsprop, learning_rate 2.5e-4;
+    .decay = 0.95, .momentum = 0.0, .centered = True → make_optimizer's rmsprop (decay 0.95, no
+    momentum, centred); .epsilon = 0.00001 → optimizer_eps 1e-5;
+    atari_lib.create_atari_environment.sticky_actions = True (0.25 there) →
+    repeat_action_probability 0.25 (Machado et al. 2018); Runner.max_steps_per_episode = 27000 →
+    max_episode_steps None (envpool's 27,000) and eval_max_episode_steps 27_000;
+    WrappedReplayBuffer.replay_capacity = 1000000 → replay_capacity 1_000_000;
+    WrappedReplayBuffer.batch_size = 32 → batch_size 32.
+    dqn_agent.py: epsilon_fn = linearly_decaying_epsilon(decay_period, step, warmup_steps =
+    min_replay_history, epsilon) holds ε at 1 through warm-up, then decays →
+    exploration_from_learning_starts=True (ε reaches 0.01 at agent step 270,000);
+    tf.compat.v1.losses.huber_loss, mean over the batch → td_loss huber; no gradient clipping →
+    max_grad_norm 0. atari_lib.py: AtariPreprocessing(terminal_on_life_loss=False) →
+    episodic_life False; no no-op starts (NoopResetEnv only in its PPO preprocessing) → noop_max 1
+    (none in envpool); frame_skip=4, 84×84, max of the last two frames → the envs' defaults.
+    run_experiment.py: Runner(clip_rewards=True), np.clip(reward, -1, 1) → reward_clip.
+
+    Different here: 4 envs per seed (same replay ratio) instead of one; 40M frames instead of
+    200 iterations × 250,000 agent steps; evaluation plays eval_episodes games instead of
+    125,000 agent steps per iteration; envpool presses FIRE at reset, Dopamine does not. RMSProp:
+    TF1's RMSPropOptimizer and optax.rmsprop (eps_in_sqrt=True, its default) both divide by
+    √(ms − mg² + ε), but TF1 starts ms at 1 and optax at 0 (initial_scale), so TF1 damps the first
+    few hundred updates (ms decays as 0.95^t) where optax's first steps are up to ≈4.6 × lr per
+    parameter. Dopamine's JAX dqn.gin uses Adam instead (create_optimizer.learning_rate = 6.25e-5,
+    .eps = 1.5e-4) and JaxDQNAgent's default loss_type 'mse'; its create_optimizer('rmsprop') is
+    optax.rmsprop(decay=beta2 0.999, centered=False) by default, not DeepMind's.
     """
     return Config(
-        env=EnvConfig(repeat_action_probability=0.25, envs_per_seed=4),
+        env=EnvConfig(
+            repeat_action_probability=0.25, envs_per_seed=4, episodic_life=False, noop_max=1
+        ),
         agent=AgentConfig(
             optimizer="rmsprop",
             learning_rate=2.5e-4,
@@ -547,6 +605,7 @@ def dopamine() -> Config:
             max_grad_norm=0.0,
             epsilon_end=0.01,
             exploration_steps=250_000,
+            exploration_from_learning_starts=True,
             target_update_period=2_000,
         ),
         train=TrainConfig(learning_starts=20_000),
