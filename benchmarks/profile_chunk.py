@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax  # noqa: E402
 
 from benchmarks.train_sps import RESULTS, commit  # noqa: E402
-from jaxdqn.config import nature  # noqa: E402
+from jaxdqn.config import PRESETS  # noqa: E402
 from jaxdqn.train import make_train  # noqa: E402
 
 # What each op kind is in this program (read from the compiled chunk's HLO, `--hlo`).
@@ -55,13 +55,16 @@ def main() -> None:
     p.add_argument("--chunks", type=int, default=10)
     p.add_argument("--top", type=int, default=14)
     p.add_argument("--hlo", default=None, help="write the compiled chunk's HLO text here")
+    p.add_argument("--preset", default="nature", choices=sorted(PRESETS))
     args = p.parse_args()
 
-    base = nature()
+    base = PRESETS[args.preset]()
     config = dataclasses.replace(
         base,
         replay=dataclasses.replace(base.replay, replay_capacity=50_000),
-        train=dataclasses.replace(base.train, learning_starts=1_000, progress=False),
+        train=dataclasses.replace(
+            base.train, learning_starts=min(base.train.learning_starts, 1_600), progress=False
+        ),
     )
     trainer = make_train(config)
     state = trainer.init()

@@ -120,7 +120,12 @@ def run(config: Config, resume: bool, components: dict | None = None) -> dict:
 # (exploration.py, sweep.py): reuse finished runs, resume unfinished ones, refuse a directory
 # that holds a run with other settings.
 
-COSMETIC = {("train", "progress"), ("train", "run_dir"), ("train", "run_name")}
+COSMETIC = {
+    ("train", "progress"),
+    ("train", "run_dir"),
+    ("train", "run_name"),
+    ("train", "checkpoint_minutes"),  # when checkpoints are taken, not what is learned
+}
 
 
 def _refuse(message: str) -> None:

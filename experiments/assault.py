@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import _cli
 
-from jaxdqn.config import cleanrl, dopamine, nature
+from jaxdqn.config import cleanrl, dopamine, drq_eps, nature
 
-ATARI_PRESETS = {"nature": nature, "dopamine": dopamine, "cleanrl": cleanrl}
+ATARI_PRESETS = {"nature": nature, "dopamine": dopamine, "cleanrl": cleanrl, "drq_eps": drq_eps}
 
 
 def main(args: list[str] | None = None) -> dict:

@@ -87,6 +87,8 @@ def make_agent(
     batch_size: int,
     num_actions: int,
     loss_kind: str = "huber",
+    augment: Callable[[chex.PRNGKey, Array], Array] | None = None,
+    target_is_online: bool = False,
 ) -> Agent:
     """Builds a DQN agent from its parts.
 
@@ -102,6 +104,12 @@ def make_agent(
       batch_size: transitions per update.
       num_actions: size of the discrete action space.
       loss_kind: "huber" or "mse".
+      augment: fn(key, observations `[B, *obs]`) → augmented observations, applied to the
+        replayed `s_tm1` and `s_t` with independent keys while learning only (DrQ); None: none.
+      target_is_online: the target network is synced after every update (hard updates every
+        update, as DrQ(ε)), so target params equal the online params whenever a loss is taken:
+        one forward pass at `s_t` serves as both selector and target (same numbers, one pass
+        fewer).
     """
     td_loss(jnp.zeros((1,)), loss_kind)  # fail now, not at trace time, on an unknown kind
 
@@ -142,9 +150,12 @@ def make_agent(
 
     def loss_fn(params, target_params, batch):
         q_tm1 = network.apply(params, batch.s_tm1)  # [B, A]
-        q_t_target = network.apply(target_params, batch.s_t)
         # Only double-Q reads q_t_online; XLA drops this forward pass when it is unused.
         q_t_online = jax.lax.stop_gradient(network.apply(params, batch.s_t))
+        if target_is_online:
+            q_t_target = q_t_online
+        else:
+            q_t_target = network.apply(target_params, batch.s_t)
         chex.assert_shape([q_tm1, q_t_target, q_t_online], (batch_size, num_actions))
         chex.assert_type([q_tm1, q_t_target, q_t_online], float)
         chex.assert_equal_shape([batch.s_tm1, batch.s_t])
@@ -164,7 +175,13 @@ def make_agent(
         return update(*sample_batch(state, replay_state))
 
     def update(state: AgentState, batch) -> tuple[AgentState, dict]:
-        """One optimiser step on a batch, then the target network update."""
+        """One optimiser step on a batch (augmented first, if the agent augments), then the
+        target network update."""
+        if augment is not None:
+            key, tm1_key, t_key = jax.random.split(state.key, 3)
+            s_tm1, s_t = augment(tm1_key, batch.s_tm1), augment(t_key, batch.s_t)
+            batch = batch._replace(s_tm1=s_tm1, s_t=s_t)
+            state = state.replace(key=key)
         (loss, mean_q), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             state.params, state.target_params, batch
         )

@@ -16,6 +16,7 @@ from typing import Literal
 import tyro
 
 from jaxdqn.agent import TARGET_UPDATES
+from jaxdqn.augmentations import AUGMENTATIONS
 from jaxdqn.losses import LOSS_KINDS, TD_ERRORS
 from jaxdqn.networks import IMAGE_NETWORKS, NETWORKS
 from jaxdqn.policies import POLICIES
@@ -215,6 +216,14 @@ class AgentConfig:
     registered in jaxdqn.networks.NETWORKS."""
     hidden: tuple[int, ...] = (128, 128)
     """Hidden layer widths of the mlp network."""
+    conv_padding: Literal["VALID", "SAME"] = "VALID"
+    """Padding of the image networks' convolutions: VALID (Mnih et al. 2015: 84 → 20 → 9 → 7,
+    3,136 features) or SAME (flax's default, used by Dopamine's JAX networks: 84 → 21 → 11 →
+    11, 7,744 features; ≈1.5× the update's cost on a CPU, BENCHMARKS.md)."""
+    augmentation: str = "none"
+    """Image augmentation of replayed observations while learning (never when acting or
+    evaluating): none, or drq (random shift of ±4 pixels and intensity scaling, Kostrikov et
+    al. 2021); any name registered in jaxdqn.augmentations.AUGMENTATIONS."""
     loss: str = "q"
     """TD target: q (max-Q over the target network) or double_q (van Hasselt et al. 2016);
     any name registered in jaxdqn.losses.TD_ERRORS."""
@@ -266,6 +275,11 @@ class AgentConfig:
 
     def __post_init__(self):
         _check_registered("network", self.network, NETWORKS, "jaxdqn.networks.NETWORKS")
+        if self.conv_padding not in ("VALID", "SAME"):
+            _fail("conv_padding", self.conv_padding, "one of VALID, SAME")
+        _check_registered(
+            "augmentation", self.augmentation, AUGMENTATIONS, "jaxdqn.augmentations.AUGMENTATIONS"
+        )
         _check_registered("loss", self.loss, TD_ERRORS, "jaxdqn.losses.TD_ERRORS")
         if self.td_loss not in LOSS_KINDS:
             _fail("td_loss", self.td_loss, f"one of {', '.join(LOSS_KINDS)}")
@@ -428,6 +442,12 @@ class Config:
                 "total_frames",
                 t.total_frames,
                 f"must exceed learning_starts × frame_skip ({t.learning_starts * e.frame_skip})",
+            )
+        if self.agent.augmentation != "none" and not e.atari:
+            _fail(
+                "augmentation",
+                self.agent.augmentation,
+                f"augments image observations; {e.env_id} is not Atari (use none)",
             )
         if self.agent.network in IMAGE_NETWORKS and not e.atari:
             _fail(
@@ -667,4 +687,85 @@ def cartpole() -> Config:
     )
 
 
-PRESETS = {"nature": nature, "dopamine": dopamine, "cleanrl": cleanrl, "cartpole": cartpole}
+def drq_eps() -> Config:
+    """DrQ(ε) on Atari 100k (Agarwal et al. 2021), Dopamine's labs/atari_100k/configs/DrQ_eps.gin.
+
+    Value by value from google/dopamine (tests/test_presets.py checks them).
+    dopamine/labs/atari_100k/configs/DrQ_eps.gin: JaxDQNAgent.gamma = 0.99 → gamma 0.99;
+    .update_horizon = 10 → n_step 10; .min_replay_history = 1600 → learning_starts 1_600;
+    .update_period = 1 → train_freq 1; .target_update_period = 1 → target_update_period 1
+    (hard); .epsilon_train = 0.01 → epsilon_end 0.01; .epsilon_eval = 0.001 → eval_epsilon
+    0.001; .epsilon_decay_period = 5000 → exploration_steps 5_000; .optimizer = 'adam' and
+    create_optimizer.learning_rate = 0.0001, .eps = 0.00015 → adam, 1e-4, optimizer_eps 1.5e-4
+    (no gradient clipping in create_optimizer → max_grad_norm 0); JaxFullRainbowAgent.epsilon_fn
+    = linearly_decaying_epsilon → ε 1 until learning starts, then linear →
+    exploration_from_learning_starts; .noisy = False, .distributional = False, .num_atoms = 1,
+    .dueling = True → network shared_dueling (FullRainbowNetwork: one 512 hidden layer feeding
+    both heads); .double_dqn = True → loss double_q; .replay_scheme = 'uniform';
+    Atari100kRainbowAgent.data_augmentation = True → augmentation drq (mse_loss False → td_loss
+    huber); create_atari_environment.sticky_actions = False → repeat_action_probability 0;
+    AtariPreprocessing.terminal_on_life_loss = True → episodic_life; Runner.training_steps =
+    100000 → total_frames 400_000 (agent steps × 4); Runner.max_steps_per_episode = 27000 →
+    max_episode_steps and eval_max_episode_steps 27_000; MaxEpisodeEvalRunner.num_eval_episodes
+    = 100 → eval_episodes 100, evaluated once at the end (Runner.num_iterations = 1 →
+    eval_every 0); OutOfGraphPrioritizedReplayBuffer.batch_size = 32 → batch_size 32.
+    labs/atari_100k/atari_100k_runner.py: DataEfficientAtariRunner(max_noops=30, num_train_envs
+    =1) → noop_max 30 (randint(0, 30) no-ops per game), envs_per_seed 1; run_experiment.py
+    clips rewards to [-1, 1] for learning → reward_clip.
+
+    Different here, on purpose: convolutions VALID, where Dopamine's flax convs are SAME —
+    SAME makes the torso 7,744 features instead of 3,136 and costs ≈1.5× per update on this
+    2-core CPU (BENCHMARKS.md), the difference between a 3-seed run fitting a working session
+    or not; `--conv-padding SAME` gives Dopamine's network exactly. The replay holds 110,000
+    transitions where the gin says 1,000,000 "as a proxy for unbounded memory": both hold all
+    100,000 of a run. envpool presses FIRE at reset; Dopamine does not.
+    """
+    return Config(
+        env=EnvConfig(
+            envs_per_seed=1,
+            noop_max=30,
+            episodic_life=True,
+            reward_clip=True,
+            repeat_action_probability=0.0,
+            max_episode_steps=27_000,
+        ),
+        replay=ReplayConfig(replay_capacity=110_000, batch_size=32, n_step=10),
+        agent=AgentConfig(
+            network="shared_dueling",
+            conv_padding="VALID",
+            loss="double_q",
+            td_loss="huber",
+            gamma=0.99,
+            augmentation="drq",
+            epsilon_start=1.0,
+            epsilon_end=0.01,
+            exploration_steps=5_000,
+            exploration_from_learning_starts=True,
+            optimizer="adam",
+            learning_rate=1e-4,
+            optimizer_eps=1.5e-4,
+            max_grad_norm=0.0,
+            target_update="hard",
+            target_update_period=1,
+        ),
+        train=TrainConfig(
+            total_frames=400_000,
+            learning_starts=1_600,
+            train_freq=1,
+            log_interval=1_000,
+            checkpoint_every=100_000,
+            keep_checkpoints=1,
+        ),
+        eval=EvalConfig(
+            eval_every=0, eval_episodes=100, eval_epsilon=0.001, eval_max_episode_steps=27_000
+        ),
+    )
+
+
+PRESETS = {
+    "nature": nature,
+    "dopamine": dopamine,
+    "cleanrl": cleanrl,
+    "drq_eps": drq_eps,
+    "cartpole": cartpole,
+}

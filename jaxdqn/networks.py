@@ -22,25 +22,31 @@ class NatureQNetwork(nn.Module):
     """
 
     num_actions: int
+    padding: str = "VALID"
 
     @nn.compact
     def __call__(self, obs: jnp.ndarray) -> jnp.ndarray:
-        x = nature_torso(obs)
+        x = nature_torso(obs, self.padding)
         x = nn.relu(nn.Dense(512)(x))
         return nn.Dense(self.num_actions)(x)
 
 
-def nature_torso(obs: jnp.ndarray) -> jnp.ndarray:
+def nature_torso(
+    obs: jnp.ndarray, padding: str = "VALID", kernel_init: Callable = nn.linear.default_kernel_init
+) -> jnp.ndarray:
     """The three convolutions of Mnih et al. 2015, flattened: uint8 `[..., 4, 84, 84]` →
-    `[..., 3136]`. Call inside a module's compact `__call__` (its layers join that module)."""
+    `[..., 3136]` with VALID padding (84 → 20 → 9 → 7), `[..., 7744]` with SAME (84 → 21 → 11
+    → 11, flax's default, as in Dopamine's JAX networks). Call inside a module's compact
+    `__call__` (its layers join that module)."""
     # Observations stay uint8 in replay (4× less memory); scale here, once, on the device.
+    # Augmented observations arrive as float32 in pixel units and are scaled the same way.
     x = obs.astype(jnp.float32) / 255.0
     # envpool gives channels first; flax convolutions want channels last.
     x = jnp.moveaxis(x, -3, -1)  # [..., 84, 84, 4]
-    x = nn.relu(nn.Conv(32, (8, 8), strides=(4, 4), padding="VALID")(x))
-    x = nn.relu(nn.Conv(64, (4, 4), strides=(2, 2), padding="VALID")(x))
-    x = nn.relu(nn.Conv(64, (3, 3), strides=(1, 1), padding="VALID")(x))
-    return x.reshape(x.shape[:-3] + (-1,))  # [..., 3136]
+    for features, size, stride in ((32, 8, 4), (64, 4, 2), (64, 3, 1)):
+        conv = nn.Conv(features, (size, size), (stride, stride), padding, kernel_init=kernel_init)
+        x = nn.relu(conv(x))
+    return x.reshape(x.shape[:-3] + (-1,))  # [..., 3136] (VALID) or [..., 7744] (SAME)
 
 
 def dueling_head(value: jnp.ndarray, advantage: jnp.ndarray) -> jnp.ndarray:
@@ -54,14 +60,34 @@ class DuelingQNetwork(nn.Module):
     512 hidden units each, combined with the mean-subtracted advantage."""
 
     num_actions: int
+    padding: str = "VALID"
 
     @nn.compact
     def __call__(self, obs: jnp.ndarray) -> jnp.ndarray:
-        x = nature_torso(obs)
+        x = nature_torso(obs, self.padding)
         value = nn.relu(nn.Dense(512, name="value_hidden")(x))
         value = nn.Dense(1, name="value")(value)  # [..., 1]
         advantage = nn.relu(nn.Dense(512, name="advantage_hidden")(x))
         advantage = nn.Dense(self.num_actions, name="advantage")(advantage)  # [..., A]
+        return dueling_head(value, advantage)
+
+
+class SharedDuelingQNetwork(nn.Module):
+    """The dueling network of Dopamine's Atari 100k agents (DrQ(ε), DER): `FullRainbowNetwork`
+    of `dopamine/jax/networks.py` with dueling=True, noisy=False, num_atoms=1. Unlike Wang et
+    al. 2016's two 512-unit streams, one 512-unit hidden layer feeds both the value and the
+    advantage heads; every layer is initialised Xavier-uniform, as there."""
+
+    num_actions: int
+    padding: str = "SAME"
+
+    @nn.compact
+    def __call__(self, obs: jnp.ndarray) -> jnp.ndarray:
+        init = nn.initializers.xavier_uniform()
+        x = nature_torso(obs, self.padding, init)
+        x = nn.relu(nn.Dense(512, kernel_init=init, name="hidden")(x))
+        advantage = nn.Dense(self.num_actions, kernel_init=init, name="advantage")(x)
+        value = nn.Dense(1, kernel_init=init, name="value")(x)
         return dueling_head(value, advantage)
 
 
@@ -81,14 +107,17 @@ class MLPQNetwork(nn.Module):
 
 def nature_network(num_actions: int, agent_config: Any) -> nn.Module:
     """`--network nature`: the Nature CNN (image observations)."""
-    del agent_config
-    return NatureQNetwork(num_actions)
+    return NatureQNetwork(num_actions, agent_config.conv_padding)
 
 
 def dueling_network(num_actions: int, agent_config: Any) -> nn.Module:
     """`--network dueling`: value and advantage streams on the Nature torso (images)."""
-    del agent_config
-    return DuelingQNetwork(num_actions)
+    return DuelingQNetwork(num_actions, agent_config.conv_padding)
+
+
+def shared_dueling_network(num_actions: int, agent_config: Any) -> nn.Module:
+    """`--network shared_dueling`: Dopamine's Atari 100k dueling network (images)."""
+    return SharedDuelingQNetwork(num_actions, agent_config.conv_padding)
 
 
 def mlp_network(num_actions: int, agent_config: Any) -> nn.Module:
@@ -102,9 +131,10 @@ NetworkFn = Callable[[int, Any], nn.Module]
 NETWORKS: dict[str, NetworkFn] = {
     "nature": nature_network,
     "dueling": dueling_network,
+    "shared_dueling": shared_dueling_network,
     "mlp": mlp_network,
 }
 
 # Networks that take Atari frames (uint8 `[..., 4, 84, 84]`): the config refuses them on other
 # envs, and on CPU runs their learning chunk unrolled (see config.Config.conv_on_cpu).
-IMAGE_NETWORKS: set[str] = {"nature", "dueling"}
+IMAGE_NETWORKS: set[str] = {"nature", "dueling", "shared_dueling"}

@@ -27,6 +27,7 @@ import optax
 from jaxdqn import backends, distributed
 from jaxdqn import envs as envs_lib
 from jaxdqn.agent import TARGET_UPDATES, Agent, AgentState, make_agent
+from jaxdqn.augmentations import AUGMENTATIONS
 from jaxdqn.config import Config
 from jaxdqn.losses import TD_ERRORS
 from jaxdqn.networks import NETWORKS
@@ -189,7 +190,7 @@ def make_train(
       `warmup(state, num_env_steps)` plays uniformly at random and fills the replay;
       `run(state)` is one learning chunk. Both donate the state.
     """
-    e, r = config.env, config.replay
+    e, r, a = config.env, config.replay, config.agent
     S, E = e.num_seeds, e.envs_per_seed
     obs_shape, obs_dtype, num_actions = observation_spec(config)
 
@@ -211,6 +212,8 @@ def make_train(
         batch_size=r.batch_size,
         num_actions=num_actions,
         loss_kind=config.agent.td_loss,
+        augment=None if a.augmentation == "none" else AUGMENTATIONS[a.augmentation],
+        target_is_online=a.target_update == "hard" and a.target_update_period == 1,
     )
 
     host_stepped = e.backend != "envpool-xla"
