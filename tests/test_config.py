@@ -39,6 +39,10 @@ def raises_naming(field, value):
         ("policy", "softmax"),
         ("network", "resnet"),
         ("optimizer", "sgd"),
+        ("augmentation", "crop"),
+        ("augmentation", "DrQ"),  # names are case-sensitive
+        ("conv_padding", "same"),  # VALID or SAME, as flax spells them
+        ("conv_padding", "FULL"),
     ],
 )
 def test_agent_config_rejects(field, value):
@@ -53,6 +57,8 @@ def test_agent_config_rejects(field, value):
         ("td_loss", "l1", "huber, mse"),
         ("policy", "softmax", "epsilon, boltzmann"),
         ("gamma", 1.5, "[0.0, 1.0]"),
+        ("augmentation", "crop", "none, drq (the names in jaxdqn.augmentations.AUGMENTATIONS)"),
+        ("conv_padding", "same", "one of VALID, SAME"),
     ],
 )
 def test_agent_config_message_lists_what_is_allowed(field, value, allowed):
@@ -141,7 +147,42 @@ def test_presets_construct():
     assert cartpole.env.frame_skip == 1
     assert cartpole.agent.network == "mlp"
     assert cartpole.total_steps == cartpole.train.total_frames
-    assert set(config.PRESETS) == {"nature", "dopamine", "cleanrl", "cartpole"}
+    assert set(config.PRESETS) == {"nature", "dopamine", "cleanrl", "drq_eps", "cartpole"}
+
+
+def test_augmentation_refused_on_a_non_atari_env():
+    # Even with an image-free network (mlp), drq on CartPole's 4-vector is refused, by name.
+    with raises_naming("augmentation", "drq") as info:
+        Config(
+            env=EnvConfig(env_id="CartPole-v1"),
+            agent=AgentConfig(network="mlp", augmentation="drq"),
+        )
+    assert "CartPole-v1 is not Atari" in str(info.value)
+    # none is accepted there, and drq on Atari.
+    Config(env=EnvConfig(env_id="CartPole-v1"), agent=AgentConfig(network="mlp"))
+    Config(agent=AgentConfig(augmentation="drq"))
+
+
+def test_augmentation_and_conv_padding_flags(capsys):
+    """--augmentation and --conv-padding reach AgentConfig; bad values exit 2 naming them."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "experiments"))
+    import _cli
+
+    cfg, _ = _cli.parse("nature", "", ["--augmentation", "drq", "--conv-padding", "SAME"])
+    assert (cfg.agent.augmentation, cfg.agent.conv_padding) == ("drq", "SAME")
+    with pytest.raises(SystemExit) as exc:
+        _cli.parse("nature", "", ["--augmentation", "crop"])
+    assert exc.value.code == 2
+    assert "augmentation='crop'" in " ".join(capsys.readouterr().err.split())
+    with pytest.raises(SystemExit) as exc:
+        _cli.parse("cartpole", "", ["--augmentation", "drq"])
+    assert exc.value.code == 2
+    assert "augmentation='drq'" in " ".join(capsys.readouterr().err.split())
+    with pytest.raises(SystemExit) as exc:  # tyro refuses a value outside the Literal
+        _cli.parse("nature", "", ["--conv-padding", "same"])
+    assert exc.value.code == 2
+    err = " ".join(capsys.readouterr().err.replace("│", " ").split())
+    assert "invalid choice 'same' for argument '--conv-padding'" in err
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import re
 import sys
 
 import jax
@@ -18,10 +19,30 @@ import _cli  # noqa: E402
 
 
 def test_human_normalized_hand_worked():
-    # Assault: random 222.4, human 1496 (Mnih et al. 2015): halfway is 222.4 + 1273.6 / 2.
-    np.testing.assert_allclose(human_normalized("Assault-v5", [222.4, 1496.0, 859.2]), [0, 1, 0.5])
-    np.testing.assert_allclose(human_normalized("Pong-v5", 9.3), 1.0)
+    # Default table (the 57-game one of the Atari 100k literature): Assault random 222.4, human
+    # 742.0, so human - random = 519.6 and halfway is 222.4 + 259.8 = 482.2.
+    np.testing.assert_allclose(human_normalized("Assault-v5", [222.4, 742.0, 482.2]), [0, 1, 0.5])
+    # Pong: random -20.7, human 14.6 (span 35.3): 14.6 → 1, -3.05 → 0.5, -56.0 → -1.
+    np.testing.assert_allclose(human_normalized("Pong-v5", [14.6, -3.05, -56.0]), [1, 0.5, -1])
+    # gymnasium's id names the same game.
+    np.testing.assert_allclose(human_normalized("ALE/Assault-v5", 482.2), 0.5)
     assert human_normalized("CartPole-v1", 500.0) is None
+
+
+def test_human_normalized_nature_table_hand_worked():
+    # Mnih et al. 2015: Assault random 222.4, human 1496 (span 1273.6): halfway is 859.2, and
+    # the default table's human score, 742.0, is only (742.0 - 222.4) / 1273.6 = 0.408 there.
+    np.testing.assert_allclose(
+        human_normalized("Assault-v5", [222.4, 1496.0, 859.2, 742.0], table="nature"),
+        [0, 1, 0.5, 519.6 / 1273.6],
+    )
+    # Pong: random -20.7, human 9.3 (span 30.0): 9.3 → 1, -5.7 → 0.5.
+    np.testing.assert_allclose(human_normalized("Pong-v5", [9.3, -5.7], table="nature"), [1, 0.5])
+    # Defender is in the 57-game table only.
+    assert human_normalized("Defender-v5", 0.0, table="nature") is None
+    assert human_normalized("Defender-v5", 0.0) is not None
+    with pytest.raises(ValueError, match=re.escape("'nature2015'; one of ['atari100k', 'nature']")):
+        human_normalized("Assault-v5", 0.0, table="nature2015")
 
 
 def test_eval_pool_plays_full_games_with_raw_rewards():

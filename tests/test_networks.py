@@ -1,5 +1,6 @@
 """Q-networks: shapes, parameter counts, and outputs against a numpy forward pass."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -229,3 +230,169 @@ def test_dueling_network_streams():
     np.testing.assert_allclose(q.mean(-1), value[:, 0], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(q - value, advantage - advantage.mean(-1, keepdims=True),
                                rtol=1e-5, atol=1e-5)  # fmt: skip
+
+
+# --- Dopamine's Atari 100k dueling network (one shared 512 hidden layer) ------------------------
+
+SHARED_DUELING_NAMES = {"Conv_0", "Conv_1", "Conv_2", "hidden", "advantage", "value"}
+
+
+def same_pads(size, kernel, stride):
+    """flax / TF SAME padding along one axis: out = ceil(size / stride), the padding that
+    makes it, split with the extra pixel after."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def test_same_pads_hand_worked():
+    # 84 → 21 (pad 2 + 2), 21 → 11 (pad 1 + 2), 11 → 11 (pad 1 + 1): 11·11·64 = 7,744.
+    assert same_pads(84, 8, 4) == (2, 2)
+    assert same_pads(21, 4, 2) == (1, 2)
+    assert same_pads(11, 3, 1) == (1, 1)
+
+
+def numpy_conv(x, kernel, bias, stride, padding):
+    """x [B, H, W, C] → [B, H', W', O], VALID or SAME (zero padding as `same_pads`)."""
+    if padding == "SAME":
+        k = kernel.shape[0]
+        rows, cols = same_pads(x.shape[1], k, stride), same_pads(x.shape[2], k, stride)
+        x = np.pad(x, ((0, 0), rows, cols, (0, 0)))
+    return numpy_conv_valid(x, kernel, bias, stride)
+
+
+def numpy_shared_dueling_forward(params, obs, padding):
+    """uint8 frames → Q: the Nature torso (with `padding`), relu(hidden 512), then
+    Q = value + advantage - mean(advantage)."""
+    p = jax.tree.map(lambda a: np.asarray(a, np.float64), params["params"])
+    x = np.transpose(np.asarray(obs, np.float64) / 255.0, (0, 2, 3, 1))  # [B, 84, 84, 4]
+    relu = lambda v: np.maximum(v, 0.0)
+    for i, stride in enumerate((4, 2, 1)):
+        x = relu(numpy_conv(x, p[f"Conv_{i}"]["kernel"], p[f"Conv_{i}"]["bias"], stride, padding))
+    x = x.reshape(x.shape[0], -1)  # [B, 3136] VALID, [B, 7744] SAME
+    h = relu(x @ p["hidden"]["kernel"] + p["hidden"]["bias"])  # [B, 512]
+    advantage = h @ p["advantage"]["kernel"] + p["advantage"]["bias"]  # [B, A]
+    value = h @ p["value"]["kernel"] + p["value"]["bias"]  # [B, 1]
+    return value + advantage - advantage.mean(axis=-1, keepdims=True)
+
+
+def with_random_biases(params, seed):
+    """Flax initialises biases to zero; random ones exercise the bias paths."""
+    leaves, treedef = jax.tree.flatten_with_path(params)
+    keys = jax.random.split(jax.random.key(seed), len(leaves))
+    return jax.tree.unflatten(
+        treedef,
+        [
+            0.1 * jax.random.normal(k, leaf.shape) if path[-1].key == "bias" else leaf
+            for k, (path, leaf) in zip(keys, leaves, strict=True)
+        ],
+    )
+
+
+@pytest.mark.parametrize("padding, features", [("VALID", 3136), ("SAME", 7744)])
+def test_shared_dueling_param_shapes(padding, features):
+    from jaxdqn.networks import SharedDuelingQNetwork
+
+    params = jax.eval_shape(
+        SharedDuelingQNetwork(num_actions=6, padding=padding).init,
+        jax.random.key(0),
+        jax.ShapeDtypeStruct((1,) + OBS_SHAPE, jnp.uint8),
+    )
+    p = params["params"]
+    assert set(p) == SHARED_DUELING_NAMES
+    assert p["Conv_0"]["kernel"].shape == (8, 8, 4, 32)
+    assert p["Conv_1"]["kernel"].shape == (4, 4, 32, 64)
+    assert p["Conv_2"]["kernel"].shape == (3, 3, 64, 64)
+    # VALID: 84 → 20 → 9 → 7, 7·7·64 = 3,136; SAME: 84 → 21 → 11 → 11, 11·11·64 = 7,744.
+    assert p["hidden"]["kernel"].shape == (features, 512)
+    assert p["advantage"]["kernel"].shape == (512, 6)
+    assert p["value"]["kernel"].shape == (512, 1)
+
+
+@pytest.mark.parametrize("padding", ["VALID", "SAME"])
+def test_shared_dueling_matches_numpy_forward(padding):
+    from jaxdqn.networks import SharedDuelingQNetwork
+
+    net = SharedDuelingQNetwork(num_actions=6, padding=padding)
+    params = net.init(jax.random.key(3), jnp.zeros((1,) + OBS_SHAPE, jnp.uint8))
+    params = with_random_biases(params, 4)
+    obs = random_frames(9, 2)
+    q = net.apply(params, jnp.asarray(obs))
+    assert q.shape == (2, 6) and q.dtype == jnp.float32
+    expected = numpy_shared_dueling_forward(params, obs, padding)
+    np.testing.assert_allclose(q, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_shared_dueling_is_xavier_uniform():
+    """Every kernel ~ U(±sqrt(6 / (fan_in + fan_out))), variance 2 / (fan_in + fan_out), with
+    a conv's fans counting its receptive field (flax, as Dopamine's FullRainbowNetwork); flax's
+    default (LeCun normal, variance 1 / fan_in) would fail the spread check."""
+    from jaxdqn.networks import SharedDuelingQNetwork
+
+    params = SharedDuelingQNetwork(num_actions=6, padding="VALID").init(
+        jax.random.key(5), jnp.zeros((1,) + OBS_SHAPE, jnp.uint8)
+    )["params"]
+    fans = {  # (fan_in, fan_out)
+        "Conv_0": (8 * 8 * 4, 8 * 8 * 32),
+        "Conv_1": (4 * 4 * 32, 4 * 4 * 64),
+        "Conv_2": (3 * 3 * 64, 3 * 3 * 64),
+        "hidden": (3136, 512),
+        "advantage": (512, 6),
+        "value": (512, 1),
+    }
+    for name, (fan_in, fan_out) in fans.items():
+        w = np.asarray(params[name]["kernel"], np.float64).ravel()
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        assert np.abs(w).max() <= limit, name
+        if w.size >= 3072:  # enough draws for the spread to be tight (not the value head)
+            assert np.abs(w).max() > 0.95 * limit, name  # uniform: draws reach the edge
+            np.testing.assert_allclose(w.std(), limit / np.sqrt(3), rtol=0.05, err_msg=name)
+        np.testing.assert_array_equal(params[name]["bias"], 0.0)
+
+
+class PreDrQNatureQNetwork(nn.Module):
+    """NatureQNetwork as it was before conv_padding existed (commit 47e9ee5^), copied here so
+    that checkpoints saved then are known to load now."""
+
+    num_actions: int
+
+    @nn.compact
+    def __call__(self, obs):
+        x = jnp.moveaxis(obs.astype(jnp.float32) / 255.0, -3, -1)
+        x = nn.relu(nn.Conv(32, (8, 8), strides=(4, 4), padding="VALID")(x))
+        x = nn.relu(nn.Conv(64, (4, 4), strides=(2, 2), padding="VALID")(x))
+        x = nn.relu(nn.Conv(64, (3, 3), strides=(1, 1), padding="VALID")(x))
+        x = x.reshape(x.shape[:-3] + (-1,))
+        x = nn.relu(nn.Dense(512)(x))
+        return nn.Dense(self.num_actions)(x)
+
+
+def test_nature_default_keeps_its_checkpoint_layout():
+    """The default NatureQNetwork (VALID) initialises the same tree — names Conv_0..2,
+    Dense_0..1, shapes and values — as before conv_padding, and computes the same Q-values."""
+    obs = jnp.asarray(random_frames(10, 2))
+    new_net, old_net = NatureQNetwork(num_actions=7), PreDrQNatureQNetwork(num_actions=7)
+    assert new_net.padding == "VALID"
+    new, old = (net.init(jax.random.key(6), obs[:1]) for net in (new_net, old_net))
+    assert set(new["params"]) == {"Conv_0", "Conv_1", "Conv_2", "Dense_0", "Dense_1"}
+    assert jax.tree.structure(new) == jax.tree.structure(old)
+    jax.tree.map(np.testing.assert_array_equal, new, old)
+    old = with_random_biases(old, 7)
+    np.testing.assert_allclose(new_net.apply(old, obs), old_net.apply(old, obs), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["nature", "dueling", "shared_dueling"])
+@pytest.mark.parametrize("padding, features", [("VALID", 3136), ("SAME", 7744)])
+def test_registry_networks_read_conv_padding(name, padding, features):
+    from jaxdqn.config import AgentConfig
+    from jaxdqn.networks import NETWORKS
+
+    net = NETWORKS[name](5, AgentConfig(network=name, conv_padding=padding))
+    assert type(net).__name__ == {"nature": "NatureQNetwork", "dueling": "DuelingQNetwork",
+                                  "shared_dueling": "SharedDuelingQNetwork"}[name]  # fmt: skip
+    assert net.padding == padding and net.num_actions == 5
+    params = jax.eval_shape(
+        net.init, jax.random.key(0), jax.ShapeDtypeStruct((1,) + OBS_SHAPE, jnp.uint8)
+    )["params"]
+    hidden = {"nature": "Dense_0", "dueling": "value_hidden", "shared_dueling": "hidden"}[name]
+    assert params[hidden]["kernel"].shape == (features, 512)

@@ -1,10 +1,11 @@
-"""The nature and dopamine presets against their sources, value by value.
+"""The nature, dopamine and drq_eps presets against their sources, value by value.
 
 Each expected value is written out by hand from its source (the comment names the line) and
 converted to jaxdqn's units explicitly, so a preset that drifts from its source fails here with
 the field named. Sources: Mnih et al. 2015 (Nature 518, Extended Data Table 1 and Methods) and
 google/dopamine (dopamine/agents/dqn/configs/dqn.gin, now dopamine/tf/agents/dqn/configs/dqn.gin;
-dopamine/agents/dqn/dqn_agent.py; dopamine/discrete_domains/atari_lib.py and run_experiment.py).
+dopamine/agents/dqn/dqn_agent.py; dopamine/discrete_domains/atari_lib.py and run_experiment.py;
+for drq_eps dopamine/labs/atari_100k/configs/DrQ_eps.gin and atari_100k_runner.py).
 """
 
 import dataclasses
@@ -191,12 +192,13 @@ def test_dopamine_rmsprop_update_by_hand():
         np.testing.assert_allclose(updates, -lr * g / np.sqrt(ms - mg**2 + eps), rtol=1e-5)
 
 
-@pytest.mark.parametrize("preset", ["nature", "dopamine"])
+@pytest.mark.parametrize("preset", ["nature", "dopamine", "drq_eps"])
 def test_preset_docstring_cites_its_source(preset):
     doc = config_module.PRESETS[preset].__doc__
     cited = {
         "nature": ["Extended Data Table 1", "Evaluation", "4,500"],
         "dopamine": ["dqn.gin", "linearly_decaying_epsilon", "terminal_on_life_loss"],
+        "drq_eps": ["DrQ_eps.gin", "atari_100k_runner.py", "linearly_decaying_epsilon", "VALID"],
     }
     for phrase in cited[preset]:
         assert phrase in doc
@@ -209,5 +211,132 @@ def test_readme_paper_optimiser_recipe():
 
 
 # ---------------------------------------------------------------------------------------------
-# drq_eps: the main engineer adds its preset check here (not written by this helper).
-# ---------------------------------------------------------------------------------------------
+# drq_eps: google/dopamine dopamine/labs/atari_100k/configs/DrQ_eps.gin (JaxDQNAgent.*,
+# JaxFullRainbowAgent.*, ...) and dopamine/labs/atari_100k/atari_100k_runner.py
+# (DataEfficientAtariRunner), with the code defaults they leave in place, in Dopamine's units.
+
+DRQ_EPS_SOURCE = {
+    "gamma": 0.99,  # DrQ_eps.gin: JaxDQNAgent.gamma = 0.99
+    "update_horizon": 10,  # DrQ_eps.gin: JaxDQNAgent.update_horizon = 10
+    "min_replay_history": 1_600,  # DrQ_eps.gin: JaxDQNAgent.min_replay_history = 1600 (steps)
+    "update_period": 1,  # DrQ_eps.gin: JaxDQNAgent.update_period = 1
+    "target_update_period": 1,  # DrQ_eps.gin: JaxDQNAgent.target_update_period = 1 (steps)
+    "epsilon_train": 0.01,  # DrQ_eps.gin: JaxDQNAgent.epsilon_train = 0.01
+    "epsilon_eval": 0.001,  # DrQ_eps.gin: JaxDQNAgent.epsilon_eval = 0.001
+    "epsilon_decay_period": 5_000,  # DrQ_eps.gin: JaxDQNAgent.epsilon_decay_period = 5000
+    "optimizer": "adam",  # DrQ_eps.gin: JaxDQNAgent.optimizer = 'adam'
+    "noisy": False,  # DrQ_eps.gin: JaxFullRainbowAgent.noisy = False
+    "dueling": True,  # DrQ_eps.gin: JaxFullRainbowAgent.dueling = True
+    "double_dqn": True,  # DrQ_eps.gin: JaxFullRainbowAgent.double_dqn = True
+    "distributional": False,  # DrQ_eps.gin: JaxFullRainbowAgent.distributional = False
+    "num_atoms": 1,  # DrQ_eps.gin: JaxFullRainbowAgent.num_atoms = 1
+    # DrQ_eps.gin: JaxFullRainbowAgent.num_updates_per_train_step = 1
+    "num_updates_per_train_step": 1,
+    "replay_scheme": "uniform",  # DrQ_eps.gin: JaxFullRainbowAgent.replay_scheme = 'uniform'
+    # DrQ_eps.gin: JaxFullRainbowAgent.epsilon_fn = @...dqn_agent.linearly_decaying_epsilon,
+    # called with warmup_steps=min_replay_history: ε = 1 through warm-up, then linear.
+    "epsilon_decay_after_warmup": True,
+    "data_augmentation": True,  # DrQ_eps.gin: Atari100kRainbowAgent.data_augmentation = True
+    "mse_loss": False,  # atari_100k_rainbow_agent.py: Atari100kRainbowAgent(mse_loss=False)
+    "learning_rate": 0.0001,  # DrQ_eps.gin: create_optimizer.learning_rate = 0.0001
+    "adam_eps": 0.00015,  # DrQ_eps.gin: create_optimizer.eps = 0.00015
+    "adam_b1": 0.9,  # dqn_agent.py: create_optimizer(beta1=0.9), not set by the gin
+    "adam_b2": 0.999,  # dqn_agent.py: create_optimizer(beta2=0.999), not set by the gin
+    "anneal_learning_rate": False,  # dqn_agent.py: create_optimizer(anneal_learning_rate=False)
+    "sticky_actions": False,  # DrQ_eps.gin: create_atari_environment.sticky_actions = False
+    # DrQ_eps.gin: AtariPreprocessing.terminal_on_life_loss = True
+    "terminal_on_life_loss": True,
+    "num_iterations": 1,  # DrQ_eps.gin: Runner.num_iterations = 1
+    "training_steps": 100_000,  # DrQ_eps.gin: Runner.training_steps = 100000 (agent steps)
+    "num_eval_episodes": 100,  # DrQ_eps.gin: MaxEpisodeEvalRunner.num_eval_episodes = 100
+    "max_steps_per_episode": 27_000,  # DrQ_eps.gin: Runner.max_steps_per_episode = 27000
+    # DrQ_eps.gin: OutOfGraphPrioritizedReplayBuffer.replay_capacity = 1000000 (a proxy for
+    # unbounded memory)
+    "replay_capacity": 1_000_000,
+    "batch_size": 32,  # DrQ_eps.gin: OutOfGraphPrioritizedReplayBuffer.batch_size = 32
+    "max_noops": 30,  # atari_100k_runner.py: DataEfficientAtariRunner(max_noops=30)
+    "num_train_envs": 1,  # atari_100k_runner.py: DataEfficientAtariRunner(num_train_envs=1)
+    "frame_skip": 4,  # atari_lib.py: AtariPreprocessing(frame_skip=4)
+    "clip_rewards": True,  # run_experiment.py: Runner(clip_rewards=True), np.clip(r, -1, 1)
+    # dopamine/jax/networks.py: FullRainbowNetwork's nn.Conv layers set no padding: flax's SAME.
+    "conv_padding": "SAME",
+}
+
+
+def test_drq_eps_preset_matches_dopamine():
+    s = DRQ_EPS_SOURCE
+    assert not s["noisy"] and not s["distributional"] and s["num_atoms"] == 1 and s["dueling"]
+    assert s["replay_scheme"] == "uniform"  # jaxdqn's replay samples uniformly
+    assert s["optimizer"] == "adam" and not s["anneal_learning_rate"]
+    expected = {
+        "gamma": s["gamma"],
+        "n_step": s["update_horizon"],
+        "learning_starts": s["min_replay_history"],  # agent steps in both
+        "train_freq": s["update_period"],
+        # agent steps → updates: 1 / 1 = sync after every parameter update
+        "target_update_period": s["target_update_period"] // s["update_period"],
+        "target_update": "hard",  # _sync_weights copies the online params
+        "epsilon_start": 1.0,  # linearly_decaying_epsilon begins at 1
+        "epsilon_end": s["epsilon_train"],
+        "eval_epsilon": s["epsilon_eval"],
+        "exploration_steps": s["epsilon_decay_period"],  # agent steps in both
+        "exploration_from_learning_starts": s["epsilon_decay_after_warmup"],
+        "policy": "epsilon",  # noisy = False: ε-greedy exploration
+        # dueling, not noisy, one atom: one 512 hidden layer feeding value and advantage heads
+        "network": "shared_dueling",
+        "loss": "double_q" if s["double_dqn"] else "q",
+        "td_loss": "mse" if s["mse_loss"] else "huber",
+        "augmentation": "drq" if s["data_augmentation"] else "none",
+        "optimizer": s["optimizer"],
+        "learning_rate": s["learning_rate"],
+        "learning_rate_end": None,  # anneal_learning_rate False: constant
+        "optimizer_eps": s["adam_eps"],
+        "max_grad_norm": 0.0,  # create_optimizer chains no clipping; <= 0 here: none
+        "repeat_action_probability": 0.25 if s["sticky_actions"] else 0.0,  # atari_lib.py
+        "episodic_life": s["terminal_on_life_loss"],
+        # agent steps → frames: 1 iteration × 100,000 agent steps × 4 frames = 400,000
+        "total_frames": s["num_iterations"] * s["training_steps"] * s["frame_skip"],
+        "frame_skip": s["frame_skip"],
+        "eval_every": 0,  # num_iterations = 1: one evaluation, after training (0: at the end)
+        "eval_episodes": s["num_eval_episodes"],
+        "max_episode_steps": s["max_steps_per_episode"],  # agent steps in both
+        "eval_max_episode_steps": s["max_steps_per_episode"],
+        "batch_size": s["batch_size"],
+        "noop_max": s["max_noops"],
+        "envs_per_seed": s["num_train_envs"],
+        "reward_clip": s["clip_rewards"],  # sign(r) == clip(r, -1, 1) on integer rewards
+    }
+    assert expected["total_frames"] == 400_000 and expected["target_update_period"] == 1
+    preset = config_module.drq_eps()
+    assert_matches(preset, expected)
+    # Updates per agent step: update_period 1 × num_updates_per_train_step 1.
+    updates_per_step = preset.updates_per_iteration / preset.agent_steps_per_iteration
+    assert updates_per_step == s["num_updates_per_train_step"] / s["update_period"] == 1
+    assert preset.total_steps == s["num_iterations"] * s["training_steps"]  # 100,000
+
+    # Different on purpose (the preset's docstring): VALID convolutions (3,136 features) where
+    # Dopamine's flax convs are SAME (7,744), for speed; --conv-padding SAME gives Dopamine's.
+    assert preset.agent.conv_padding == "VALID" != s["conv_padding"]
+    # A replay of 110,000 where the gin says 1,000,000 "as a proxy for unbounded memory": both
+    # hold every transition of the 100,000-step run, so neither ever evicts one.
+    assert preset.replay.replay_capacity != s["replay_capacity"]
+    assert preset.replay.replay_capacity >= preset.total_steps == s["training_steps"]
+
+
+def test_drq_eps_adam_update_by_hand():
+    """make_optimizer's adam is Dopamine's create_optimizer('adam', learning_rate=1e-4,
+    beta1=0.9, beta2=0.999, eps=1.5e-4): bias-corrected moments, ε outside the root."""
+    s = DRQ_EPS_SOURCE
+    opt = make_optimizer(config_module.drq_eps())
+    params = jnp.zeros(3)
+    state = opt.init(params)
+    b1, b2, eps, lr = s["adam_b1"], s["adam_b2"], s["adam_eps"], s["learning_rate"]
+    m = v = np.zeros(3)
+    grads = [[0.5, -1e-3, 2.0], [-0.2, 3e-3, 1.0], [0.1, 0.0, -4.0]]  # eps shows on 1e-3
+    for t, g in enumerate(map(np.array, grads), start=1):
+        updates, state = opt.update(jnp.asarray(g, jnp.float32), state, params)
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g**2
+        m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
+        expected = -lr * m_hat / (np.sqrt(v_hat) + eps)  # ε 1.5e-4 moves entry 1 by 6-13%
+        np.testing.assert_allclose(updates, expected, rtol=1e-4)  # float32 moments

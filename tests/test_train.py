@@ -7,6 +7,7 @@ import os
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -76,14 +77,14 @@ def test_assault_smoke_real_scores_and_finite_losses(assault_run):
     assert all(s % ASSAULT_REWARD_UNIT == 0 for s in logged)
     assert max(r["frames"] for r in records) >= 8192
     assert (run_dir / "curves.png").stat().st_size > 10_000  # a run always leaves a picture
-    # Evaluation at the end: full games, real scores, human-normalised against Assault's
-    # random 222.4 / human 1496 (Mnih et al. 2015).
+    # Evaluation at the end: full games, real scores, human-normalised against the default
+    # (57-game) table's Assault random 222.4 / human 742.0: span 742.0 - 222.4 = 519.6.
     evals = [r for r in records if r["phase"] == "eval"]
     assert [r["seed"] for r in evals] == [0, 1]
     for r, scores in zip(evals, out["evaluations"][-1]["scores"], strict=True):
         assert np.all(scores % ASSAULT_REWARD_UNIT == 0) and r["eval/episodes"] == 2
         assert r["eval/score"] == pytest.approx(np.mean(scores))
-        assert r["eval/human_normalized"] == pytest.approx((r["eval/score"] - 222.4) / 1273.6)
+        assert r["eval/human_normalized"] == pytest.approx((r["eval/score"] - 222.4) / 519.6)
 
 
 @pytest.mark.slow
@@ -253,3 +254,103 @@ def test_frame_budget_is_rounded_up_to_whole_chunks_and_said(tmp_path, capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "total_frames rounded up to whole chunks: 1700 → 2000 frames per seed" in out
     assert max(r["step"] for r in read_metrics(tmp_path / "round")) == 2000
+
+
+# ---------------------------------------------------------------------------------------------
+# make_policy_schedule: ε (or τ) per agent step
+
+
+def dopamine_linearly_decaying_epsilon(decay_period, step, warmup_steps, epsilon):
+    """google/dopamine dopamine/jax/agents/dqn/dqn_agent.py, transcribed to numpy: 1 until
+    warmup_steps, then linear to `epsilon` over decay_period steps, then flat."""
+    steps_left = decay_period + warmup_steps - step
+    bonus = np.clip((1.0 - epsilon) * steps_left / decay_period, 0.0, 1.0 - epsilon)
+    return epsilon + bonus
+
+
+def _schedule(config, steps, seed_index=0):
+    from jaxdqn.train import make_policy_schedule
+
+    schedule = make_policy_schedule(config)
+    values = schedule(jnp.asarray(steps, jnp.int32), jnp.int32(seed_index))
+    jitted = jax.jit(schedule)(jnp.asarray(steps, jnp.int32), jnp.int32(seed_index))
+    np.testing.assert_allclose(values, jitted, atol=2e-7)  # ulps: XLA may fuse differently
+    return np.asarray(values, np.float64)
+
+
+def test_epsilon_holds_until_learning_starts_then_decays():
+    """drq_eps: ε 1.0 through the 1,600 warm-up steps, then 1 → 0.01 over 5,000 steps."""
+    from jaxdqn.config import drq_eps
+
+    config = drq_eps()
+    assert config.agent.exploration_from_learning_starts
+    assert config.learning_starts_rounded == 1_600
+    hand = {
+        0: 1.0,
+        1_600: 1.0,  # the last step of warm-up
+        1_601: 1.0 - 0.99 * 1 / 5_000,  # 0.999802
+        2_000: 1.0 - 0.99 * 400 / 5_000,  # 0.9208
+        4_100: 1.0 - 0.99 * 2_500 / 5_000,  # 0.505, halfway
+        6_600: 0.01,  # 1,600 + 5,000
+        50_000: 0.01,
+    }
+    np.testing.assert_allclose(_schedule(config, list(hand)), list(hand.values()), atol=1e-6)
+    # Every step against Dopamine's own formula (warmup_steps = min_replay_history).
+    steps = np.arange(10_001)
+    eps = _schedule(config, steps)
+    expected = dopamine_linearly_decaying_epsilon(5_000, steps, 1_600, 0.01)
+    np.testing.assert_allclose(eps, expected, atol=1e-6)
+    assert np.all(eps[:1_601] == 1.0) and eps[1_601] < 1.0
+    assert np.all(eps[6_600:] == eps[-1])  # flat at ε_end
+    assert np.all(np.diff(eps) <= 0)
+
+
+def test_epsilon_holds_until_learning_starts_rounded_to_whole_env_steps():
+    """With 3 envs per seed, learning starts at agent step ceil(1600 / 3) · 3 = 1,602: ε is
+    exactly ε_start there, one step below the first decayed value."""
+    from jaxdqn.config import drq_eps
+
+    config = drq_eps()
+    config = dataclasses.replace(config, env=dataclasses.replace(config.env, envs_per_seed=3))
+    assert config.learning_starts_rounded == 1_602
+    eps = _schedule(config, [1_601, 1_602, 1_603, 1_602 + 2_500, 6_602])
+    np.testing.assert_allclose(eps, [1.0, 1.0, 1.0 - 0.99 / 5_000, 0.505, 0.01], atol=1e-6)
+    assert eps[1] == 1.0
+
+
+def test_epsilon_without_the_delay_decays_from_step_zero():
+    """exploration_from_learning_starts=False (Mnih et al. 2015): ε = 1 - 0.99·min(t / 5000, 1)
+    from agent step 0, warm-up or not."""
+    from jaxdqn.config import drq_eps
+
+    config = drq_eps()
+    config = dataclasses.replace(
+        config, agent=dataclasses.replace(config.agent, exploration_from_learning_starts=False)
+    )
+    hand = {0: 1.0, 1_600: 1.0 - 0.99 * 1_600 / 5_000, 2_500: 0.505, 5_000: 0.01, 6_600: 0.01}
+    np.testing.assert_allclose(_schedule(config, list(hand)), list(hand.values()), atol=1e-6)
+
+
+def test_temperature_per_seed_holds_until_learning_starts():
+    """Boltzmann, τ 1 and 5 for seeds 0 and 1, τ_end 0.1, 1,000 decay steps after 500 warm-up
+    steps: seed 1 holds 5 until step 500, is 5 + (0.1 - 5)·0.5 = 2.55 at step 1,000 and 0.1
+    from 1,500; seed 0 is 1 + (0.1 - 1)·0.5 = 0.55 at step 1,000."""
+    from jaxdqn.config import cartpole
+
+    config = cartpole()
+    config = dataclasses.replace(
+        config,
+        env=dataclasses.replace(config.env, num_seeds=2, envs_per_seed=1),
+        agent=dataclasses.replace(
+            config.agent,
+            policy="boltzmann",
+            temperature_start=(1.0, 5.0),
+            temperature_end=0.1,
+            exploration_steps=1_000,
+            exploration_from_learning_starts=True,
+        ),
+        train=dataclasses.replace(config.train, learning_starts=500),
+    )
+    steps = [0, 500, 1_000, 1_500, 3_000]
+    np.testing.assert_allclose(_schedule(config, steps, 0), [1, 1, 0.55, 0.1, 0.1], atol=1e-6)
+    np.testing.assert_allclose(_schedule(config, steps, 1), [5, 5, 2.55, 0.1, 0.1], atol=1e-6)
