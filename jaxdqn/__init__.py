@@ -1,6 +1,7 @@
 """jaxdqn: Deep Q-Networks in JAX."""
 
 from jaxdqn.agent import AgentState, make_agent
+from jaxdqn.augmentations import AUGMENTATIONS, intensity, random_shift
 from jaxdqn.checkpoint import Checkpointer, CheckpointError
 from jaxdqn.config import (
     AgentConfig,
@@ -12,16 +13,18 @@ from jaxdqn.config import (
     cartpole,
     cleanrl,
     dopamine,
+    drq_eps,
     nature,
 )
 from jaxdqn.losses import double_q_learning, q_learning, td_loss
-from jaxdqn.networks import DuelingQNetwork, MLPQNetwork, NatureQNetwork
+from jaxdqn.networks import DuelingQNetwork, MLPQNetwork, NatureQNetwork, SharedDuelingQNetwork
 from jaxdqn.plotting import write_curves
 from jaxdqn.policies import boltzmann, boltzmann_probs, epsilon_greedy, greedy
 from jaxdqn.replay import ReplayState, Transition, make_replay
 from jaxdqn.train import TrainState, make_train, train
 
 __all__ = [
+    "AUGMENTATIONS",
     "AgentConfig",
     "AgentState",
     "CheckpointError",
@@ -34,6 +37,7 @@ __all__ = [
     "NatureQNetwork",
     "ReplayConfig",
     "ReplayState",
+    "SharedDuelingQNetwork",
     "TrainConfig",
     "TrainState",
     "Transition",
@@ -43,13 +47,16 @@ __all__ = [
     "cleanrl",
     "dopamine",
     "double_q_learning",
+    "drq_eps",
     "epsilon_greedy",
     "greedy",
+    "intensity",
     "make_agent",
     "make_replay",
     "make_train",
     "nature",
     "q_learning",
+    "random_shift",
     "td_loss",
     "train",
     "write_curves",
