@@ -89,11 +89,13 @@ def train_in_processes(args: list[str], plans: list[_cli.PlannedRun], jobs: int)
         for core in cores[:jobs]:
             if core not in running and todo:
                 i = todo.pop(0)
+                plans[i].run_dir.parent.mkdir(parents=True, exist_ok=True)
                 log = open(plans[i].run_dir.parent / f"{plans[i].run_dir.name}.log", "a")  # noqa: SIM115
+                # The child pins itself (--core) before importing JAX: a preexec_fn would run
+                # Python between fork and exec in a process whose JAX threads are running.
                 child = subprocess.Popen(
-                    [sys.executable, __file__, *args, "--only", str(i)],
+                    [sys.executable, __file__, *args, "--only", str(i), "--core", str(core)],
                     stdout=log, stderr=subprocess.STDOUT,
-                    preexec_fn=lambda c=core: os.sched_setaffinity(0, {c}),
                 )  # fmt: skip
                 print(f"{plans[i].run_dir}: training on core {core} (log: {log.name})", flush=True)
                 running[core] = (child, i)
@@ -129,11 +131,14 @@ def main(args: list[str] | None = None) -> str | None:
     parser.add_argument("--table-only", action="store_true",
                         help="train nothing: write the table of the runs that exist")  # fmt: skip
     parser.add_argument("--only", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--core", type=int, default=None, help=argparse.SUPPRESS)
     ns, extra = parser.parse_known_args(args)
+    if ns.core is not None:  # a child of --jobs: its own core, before JAX starts threads
+        os.sched_setaffinity(0, {ns.core})
     if ns.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {ns.seeds}")
     cores = len(os.sched_getaffinity(0))
-    if not 1 <= ns.jobs <= cores:
+    if ns.only is None and not 1 <= ns.jobs <= cores:
         parser.error(f"--jobs must be between 1 and the {cores} CPU core(s) here, got {ns.jobs}")
     clash = sorted({a.partition("=")[0] for a in extra} & set(OWN_FLAGS))
     if clash:
