@@ -34,7 +34,7 @@ class AgentState:
     steps: Array  # int32: agent steps taken (drives the ε / τ schedule)
     updates: Array  # int32: parameter updates done (drives target syncs)
     key: chex.PRNGKey
-    seed_index: Array  # int32: which of the run's seeds this is (per-seed schedules)
+    policy_start: Array  # float32: this seed's start of the ε / τ schedule (a τ sweep)
 
 
 class Agent(NamedTuple):
@@ -97,8 +97,9 @@ def make_agent(
       optimizer: optax transformation (gradient clipping included).
       td_error: per-transition fn(q_tm1, a_tm1, r_t, discount_t, q_t_target, q_t_online).
       policy: fn(key, q `[B, A]`, parameter) → actions `[B]` (ε-greedy, Boltzmann, …).
-      policy_schedule: fn(agent steps, seed index) → the policy parameter (ε or τ); the seed
-        index lets seeds trained side by side follow different schedules (a τ sweep).
+      policy_schedule: fn(agent steps, start) → the policy parameter (ε or τ); `start` is
+        the agent state's `policy_start`, so seeds trained side by side may follow different
+        schedules (a τ sweep).
       target_update: fn(params, target_params, updates) → new target params.
       sample: the replay's `sample(state, key, batch_size)`.
       batch_size: transitions per update.
@@ -113,7 +114,7 @@ def make_agent(
     """
     td_loss(jnp.zeros((1,)), loss_kind)  # fail now, not at trace time, on an unknown kind
 
-    def init(key: chex.PRNGKey, example_obs: Array, seed_index: Array = 0) -> AgentState:
+    def init(key: chex.PRNGKey, example_obs: Array, policy_start: Array = 0.0) -> AgentState:
         init_key, key = jax.random.split(key)
         params = network.init(init_key, example_obs)
         return AgentState(
@@ -124,13 +125,13 @@ def make_agent(
             steps=jnp.zeros((), jnp.int32),
             updates=jnp.zeros((), jnp.int32),
             key=key,
-            seed_index=jnp.asarray(seed_index, jnp.int32),
+            policy_start=jnp.asarray(policy_start, jnp.float32),
         )
 
     def act(state: AgentState, obs: Array) -> tuple[AgentState, Array, Array]:
         """Actions `[E]` for observations `[E, *obs]`; returns (state, actions, ε or τ)."""
         key, act_key = jax.random.split(state.key)
-        parameter = policy_schedule(state.steps, state.seed_index)
+        parameter = policy_schedule(state.steps, state.policy_start)
         q = network.apply(state.params, obs)
         chex.assert_shape(q, (obs.shape[0], num_actions))  # [E, A]
         chex.assert_type(q, float)
@@ -144,7 +145,7 @@ def make_agent(
         """Uniform random actions (replay warm-up, as in Mnih et al. 2015)."""
         key, act_key = jax.random.split(state.key)
         actions = jax.random.randint(act_key, (obs.shape[0],), 0, num_actions, jnp.int32)
-        parameter = policy_schedule(state.steps, state.seed_index)  # as `act` reports it
+        parameter = policy_schedule(state.steps, state.policy_start)  # as `act` reports it
         state = state.replace(key=key, steps=state.steps + obs.shape[0])
         return state, actions, parameter
 

@@ -36,6 +36,34 @@ from __future__ import annotations
 
 import numpy as np
 
+# Every Atari game envpool 1.2.5 registers (`<Game>-v5`; ale-py's ROMs), so that whether an id
+# is an Atari game — and so its frame skip and budget — is known without importing an env
+# library. tests/test_atari_data.py checks the tuple against envpool's registry.
+ATARI_GAMES = (
+    "Adventure", "AirRaid", "Alien", "Amidar", "Assault", "Asterix", "Asteroids", "Atlantis",
+    "Atlantis2", "Backgammon", "BankHeist", "BasicMath", "BattleZone", "BeamRider", "Berzerk",
+    "Blackjack", "Bowling", "Boxing", "Breakout", "Carnival", "Casino", "Centipede",
+    "ChopperCommand", "CrazyClimber", "Crossbow", "Darkchambers", "Defender", "DemonAttack",
+    "DonkeyKong", "DoubleDunk", "Earthworld", "ElevatorAction", "Enduro", "Entombed", "Et",
+    "FishingDerby", "FlagCapture", "Freeway", "Frogger", "Frostbite", "Galaxian", "Gopher",
+    "Gravitar", "Hangman", "HauntedHouse", "Hero", "HumanCannonball", "IceHockey", "Jamesbond",
+    "JourneyEscape", "Kaboom", "Kangaroo", "KeystoneKapers", "KingKong", "Klax", "Koolaid",
+    "Krull", "KungFuMaster", "LaserGates", "LostLuggage", "MarioBros", "MiniatureGolf",
+    "MontezumaRevenge", "MrDo", "MsPacman", "NameThisGame", "Othello", "Pacman", "Phoenix",
+    "Pitfall", "Pitfall2", "Pong", "Pooyan", "PrivateEye", "Qbert", "Riverraid", "RoadRunner",
+    "Robotank", "Seaquest", "SirLancelot", "Skiing", "Solaris", "SpaceInvaders", "SpaceWar",
+    "StarGunner", "Superman", "Surround", "Tennis", "Tetris", "TicTacToe3d", "TimePilot",
+    "Trondead", "Turmoil", "Tutankham", "UpNDown", "Venture", "VideoCheckers", "VideoChess",
+    "VideoCube", "VideoPinball", "WizardOfWor", "WordZapper", "YarsRevenge", "Zaxxon",
+)
+
+
+def is_atari(env_id: str) -> bool:
+    """`Assault-v5` (envpool) or `ALE/Assault-v5` (gymnasium, ale-py) of a game in ATARI_GAMES."""
+    name, sep, version = env_id.removeprefix("ALE/").rpartition("-")
+    return bool(sep) and version == "v5" and name in ATARI_GAMES
+
+
 # The 57 games of the Atari-57 benchmark (Badia et al. 2020, Agent57; DQN Zoo), envpool ids.
 ATARI_57 = (
     "Alien-v5",

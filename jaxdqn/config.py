@@ -1,4 +1,9 @@
-"""Configuration: one frozen dataclass per concern, validated once, and the presets.
+"""Configuration: what a run is, as plain data — one frozen dataclass per concern.
+
+A Config validates its values and nothing else: it imports no env library and asks no device
+anything, so the same flags give the same run on any machine (budgets and schedule lengths
+depend on the config alone). How the run runs here — env backend, devices, chunking — is
+`jaxdqn.runtime`; the presets are `jaxdqn.presets`.
 
 Every field's docstring becomes its `--help` text (tyro). Flags are flat (`--batch-size`, not
 `--replay.batch-size`). Units are stated per field: *frames* are emulator frames, *agent steps*
@@ -9,13 +14,13 @@ are decisions per environment (one agent step = `frame_skip` frames on Atari, 1 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 from typing import Literal
 
 import tyro
 
 from jaxdqn.agent import TARGET_UPDATES
+from jaxdqn.atari_data import is_atari
 from jaxdqn.augmentations import AUGMENTATIONS
 from jaxdqn.losses import LOSS_KINDS, TD_ERRORS
 from jaxdqn.networks import IMAGE_NETWORKS, NETWORKS
@@ -23,15 +28,6 @@ from jaxdqn.policies import POLICIES
 
 ATARI_FRAME_SKIP = 4
 ENV_BACKENDS = ("envpool-xla", "envpool", "gymnasium")
-
-
-def gymnasium_env_ids() -> list[str]:
-    """Registered gymnasium ids, ale-py's ALE/* included."""
-    import ale_py
-    import gymnasium
-
-    gymnasium.register_envs(ale_py)
-    return list(gymnasium.registry)
 
 
 def _fail(field: str, value, allowed: str) -> None:
@@ -56,16 +52,6 @@ def _check_range(field: str, value, lo: float, hi: float, *, lo_open=False) -> N
     ok = ok and (value > lo if lo_open else value >= lo) and value <= hi
     if not ok:
         _fail(field, value, f"must be a finite number in {'(' if lo_open else '['}{lo}, {hi}]")
-
-
-def is_atari(env_id: str) -> bool:
-    """Atari games in envpool are the `*-v5` ids backed by ALE."""
-    if env_id.startswith("ALE/"):  # gymnasium's ale-py ids
-        return True
-    import envpool.registration as reg
-
-    spec = reg.registry.specs.get(env_id)
-    return spec is not None and "atari" in str(spec[0]).lower()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,20 +93,6 @@ class EnvConfig:
     def __post_init__(self):
         if self.env_backend not in ("auto", *ENV_BACKENDS):
             _fail("env_backend", self.env_backend, f"one of auto, {', '.join(ENV_BACKENDS)}")
-        if self.env_backend == "gymnasium":
-            known, kind = gymnasium_env_ids(), "a gymnasium env id"
-        else:
-            import envpool
-
-            known, kind = envpool.list_all_envs(), "an envpool task"
-        if self.env_backend == "gymnasium" and f"ALE/{self.env_id}" in known:
-            known = [self.env_id]  # envpool's Atari name of an ale-py game: Assault-v5
-        if self.env_id not in known:
-            close = difflib.get_close_matches(self.env_id, known, n=5, cutoff=0.6)
-            hint = f" Close matches: {', '.join(close)}." if close else ""
-            if self.env_backend != "gymnasium" and self.env_id in gymnasium_env_ids():
-                hint += " It is a gymnasium id: add --env-backend gymnasium."
-            _fail("env_id", self.env_id, f"not {kind}.{hint}")
         _check_int("num_seeds", self.num_seeds, 1)
         if isinstance(self.devices, int) and not isinstance(self.devices, bool):
             object.__setattr__(self, "devices", str(self.devices))
@@ -152,26 +124,6 @@ class EnvConfig:
     @property
     def atari(self) -> bool:
         return is_atari(self.env_id)
-
-    @property
-    def backend(self) -> str:
-        """env_backend with auto resolved: envpool's XLA step exists on CPU and GPU only."""
-        if self.env_backend != "auto":
-            return self.env_backend
-        import jax
-
-        if jax.default_backend() == "tpu" or self.num_devices > 1:
-            return "envpool"  # envpool's XLA step cannot be partitioned over devices
-        return "envpool-xla"
-
-    @property
-    def num_devices(self) -> int:
-        """Local devices the seeds are sharded over (`devices` with all resolved)."""
-        if self.devices == "all":
-            import jax
-
-            return jax.local_device_count()
-        return int(self.devices)
 
     @property
     def frame_skip(self) -> int:
@@ -322,17 +274,6 @@ class TrainConfig:
     """Agent steps per seed between gradient updates (Nature "update frequency": 4). With E
     envs per seed, E/train_freq updates follow each vector env step (or one update every
     train_freq/E env steps): the replay ratio is the paper's whatever E is."""
-    chunk_iterations: int = 0
-    """Iterations per jitted chunk (one iteration = env steps + updates); progress, logs and
-    checkpoints happen between chunks. 0 = auto: for the conv network on CPU 1 with one seed,
-    4 with several (fastest measured, BENCHMARKS.md), else 250."""
-    unroll: int = 0
-    """lax.scan unroll of the learning chunk. 0 = auto: fully unrolled for the conv network on
-    CPU (XLA CPU runs conv gradients ≈6× slower inside a loop; see BENCHMARKS.md), else 1."""
-    seed_loop: int = -1
-    """Compute each seed's update separately instead of vmapping it: 1 yes, 0 no, -1 auto
-    (yes for the conv network on CPU with several seeds, where a vmapped conv gradient runs
-    as a slow grouped convolution)."""
     log_interval: int = 10_000
     """Agent steps per seed between metrics records (rounded to whole chunks)."""
     run_dir: str = "runs"
@@ -358,10 +299,6 @@ class TrainConfig:
         _check_int("total_frames", self.total_frames, 1)
         _check_int("learning_starts", self.learning_starts, 0)
         _check_int("train_freq", self.train_freq, 1)
-        _check_int("chunk_iterations", self.chunk_iterations, 0)
-        _check_int("unroll", self.unroll, 0)
-        if self.seed_loop not in (-1, 0, 1):
-            _fail("seed_loop", self.seed_loop, "one of -1 (auto), 0, 1")
         _check_int("log_interval", self.log_interval, 1)
         _check_int("checkpoint_every", self.checkpoint_every, 0)
         _check_range("checkpoint_minutes", self.checkpoint_minutes, 0.0, math.inf)
@@ -458,33 +395,6 @@ class Config:
 
     # Derived quantities (never written back).
     @property
-    def conv_on_cpu(self) -> bool:
-        import jax
-
-        return self.agent.network in IMAGE_NETWORKS and jax.default_backend() == "cpu"
-
-    @property
-    def chunk_iterations(self) -> int:
-        if self.train.chunk_iterations:
-            return self.train.chunk_iterations
-        if self.conv_on_cpu:  # measured best on CPU (BENCHMARKS.md, "Chunk length on CPU")
-            return 1 if self.env.num_seeds == 1 else 4
-        return 250
-
-    @property
-    def seed_loop(self) -> bool:
-        if self.train.seed_loop != -1:
-            return bool(self.train.seed_loop)
-        # Sharded over devices, indexing seeds one by one would move them between devices.
-        return self.conv_on_cpu and self.env.num_seeds > 1 and self.env.num_devices == 1
-
-    @property
-    def unroll(self) -> int:
-        if self.train.unroll:
-            return self.train.unroll
-        return self.chunk_iterations if self.conv_on_cpu else 1
-
-    @property
     def env_steps_per_iteration(self) -> int:
         """Vector env steps per iteration (each is envs_per_seed agent steps per seed)."""
         return max(1, self.train.train_freq // self.env.envs_per_seed)
@@ -513,21 +423,20 @@ class Config:
         return self.learning_starts_rounded // self.env.envs_per_seed
 
     @property
-    def num_chunks(self) -> int:
-        """Learning chunks; the budget is rounded up to whole chunks (announced at start)."""
+    def learning_iterations(self) -> int:
+        """Iterations after warm-up; the budget is rounded up to whole iterations."""
         steps = self.total_steps - self.learning_starts_rounded
-        per_chunk = self.agent_steps_per_iteration * self.chunk_iterations
-        return -(-steps // per_chunk)
+        return -(-steps // self.agent_steps_per_iteration)
 
     @property
     def total_updates(self) -> int:
-        """Parameter updates per seed over the whole run."""
-        return self.num_chunks * self.chunk_iterations * self.updates_per_iteration
+        """Parameter updates per seed over the whole run (the learning-rate schedule's length)."""
+        return self.learning_iterations * self.updates_per_iteration
 
     @property
     def total_steps_rounded(self) -> int:
-        per_chunk = self.agent_steps_per_iteration * self.chunk_iterations
-        return self.learning_starts_rounded + self.num_chunks * per_chunk
+        """Agent steps per seed the run takes: total_frames rounded up to whole iterations."""
+        return self.learning_starts_rounded + self.learning_iterations * self.agent_steps_per_iteration
 
 
 def config_from_dict(record: dict) -> Config:
@@ -546,226 +455,3 @@ def config_from_dict(record: dict) -> Config:
     return Config(**kwargs)
 
 
-def nature() -> Config:
-    """Mnih et al. 2015 (Nature), Extended Data Table 1 and Methods, on Assault; Adam.
-
-    Value by value (tests/test_presets.py checks them). Extended Data Table 1: minibatch size
-    32 → batch_size 32; replay memory size 1,000,000 → replay_capacity 1_000_000; agent history
-    length 4 → the 4-frame stack; target network update frequency 10,000 (parameter updates) →
-    target_update_period 10_000; discount factor 0.99 → gamma 0.99; action repeat 4 → frame
-    skip 4; update frequency 4 → train_freq 4; learning rate 0.00025, gradient momentum 0.95,
-    squared gradient momentum 0.95, min squared gradient 0.01 → DeepMind's RMSProp, replaced by
-    Adam here (below); initial exploration 1 → epsilon_start 1.0; final exploration 0.1 →
-    epsilon_end 0.1; final exploration frame 1,000,000 → exploration_steps 250_000 agent steps
-    from step 0 ("over the first million frames", Methods); replay start size 50,000 →
-    learning_starts 50_000 agent steps (transitions, as DeepMind's released code counts them);
-    no-op max 30 → noop_max 30.
-    Methods: a lost life ends a training episode → episodic_life; rewards clipped to [−1, 1] →
-    reward_clip; the error term clipped to [−1, 1] → td_loss huber (δ 1). "Evaluation
-    procedure": 30 games of up to 5 minutes (18,000 frames = 4,500 agent steps) at ε 0.05 from
-    no-op starts → eval_episodes 30, eval_max_episode_steps 4_500, eval_epsilon 0.05.
-
-    Different on purpose: Adam (lr 1e-4, ε 1.5e-4) instead of RMSProp, as CleanRL, Dopamine's
-    JAX agents and most reproductions since Hessel et al. 2018 (README, "Optimiser"; the
-    paper's optimiser is `--optimizer rmsprop --learning-rate 2.5e-4 --optimizer-eps 1e-5`);
-    40M frames per seed instead of 50M (README, "Settings and their sources"). Not in the
-    paper: gradients clipped to global norm 10 (max_grad_norm, the AgentConfig default).
-    """
-    return Config(
-        eval=EvalConfig(eval_episodes=30, eval_max_episode_steps=4_500, eval_epsilon=0.05)
-    )
-
-
-def dopamine() -> Config:
-    """Dopamine's DQN (Castro et al. 2018): the TensorFlow agent's dqn.gin and code defaults.
-
-    Value by value from google/dopamine (tests/test_presets.py checks them). Gin file
-    dopamine/agents/dqn/configs/dqn.gin (now dopamine/tf/agents/dqn/configs/dqn.gin):
-    DQNAgent.gamma = 0.99 → gamma 0.99; DQNAgent.update_horizon = 1 → n_step 1;
-    DQNAgent.min_replay_history = 20000 (agent steps) → learning_starts 20_000;
-    DQNAgent.update_period = 4 → train_freq 4; DQNAgent.target_update_period = 8000 (agent
-    steps) → target_update_period 2_000 updates (8,000 / 4); DQNAgent.epsilon_train = 0.01 →
-    epsilon_end 0.01; DQNAgent.epsilon_eval = 0.001 → eval_epsilon 0.001;
-    DQNAgent.epsilon_decay_period = 250000 (agent steps) → exploration_steps 250_000;
-    tf.train.RMSPropOptimizer.learning_rate = 0.00025 → optimizer rmsprop, learning_rate 2.5e-4;
-    .decay = 0.95, .momentum = 0.0, .centered = True → make_optimizer's rmsprop (decay 0.95, no
-    momentum, centred); .epsilon = 0.00001 → optimizer_eps 1e-5;
-    atari_lib.create_atari_environment.sticky_actions = True (0.25 there) →
-    repeat_action_probability 0.25 (Machado et al. 2018); Runner.max_steps_per_episode = 27000 →
-    max_episode_steps None (envpool's 27,000) and eval_max_episode_steps 27_000;
-    WrappedReplayBuffer.replay_capacity = 1000000 → replay_capacity 1_000_000;
-    WrappedReplayBuffer.batch_size = 32 → batch_size 32.
-    dqn_agent.py: epsilon_fn = linearly_decaying_epsilon(decay_period, step, warmup_steps =
-    min_replay_history, epsilon) holds ε at 1 through warm-up, then decays →
-    exploration_from_learning_starts=True (ε reaches 0.01 at agent step 270,000);
-    tf.compat.v1.losses.huber_loss, mean over the batch → td_loss huber; no gradient clipping →
-    max_grad_norm 0. atari_lib.py: AtariPreprocessing(terminal_on_life_loss=False) →
-    episodic_life False; no no-op starts (NoopResetEnv only in its PPO preprocessing) → noop_max 1
-    (none in envpool); frame_skip=4, 84×84, max of the last two frames → the envs' defaults.
-    run_experiment.py: Runner(clip_rewards=True), np.clip(reward, -1, 1) → reward_clip.
-
-    Different here: 4 envs per seed (same replay ratio) instead of one; 40M frames instead of
-    200 iterations × 250,000 agent steps; evaluation plays eval_episodes games instead of
-    125,000 agent steps per iteration; envpool presses FIRE at reset, Dopamine does not. RMSProp:
-    TF1's RMSPropOptimizer and optax.rmsprop (eps_in_sqrt=True, its default) both divide by
-    √(ms − mg² + ε), but TF1 starts ms at 1 and optax at 0 (initial_scale), so TF1 damps the first
-    few hundred updates (ms decays as 0.95^t) where optax's first steps are up to ≈4.6 × lr per
-    parameter. Dopamine's JAX dqn.gin uses Adam instead (create_optimizer.learning_rate = 6.25e-5,
-    .eps = 1.5e-4) and JaxDQNAgent's default loss_type 'mse'; its create_optimizer('rmsprop') is
-    optax.rmsprop(decay=beta2 0.999, centered=False) by default, not DeepMind's.
-    """
-    return Config(
-        env=EnvConfig(
-            repeat_action_probability=0.25, envs_per_seed=4, episodic_life=False, noop_max=1
-        ),
-        agent=AgentConfig(
-            optimizer="rmsprop",
-            learning_rate=2.5e-4,
-            optimizer_eps=1e-5,
-            max_grad_norm=0.0,
-            epsilon_end=0.01,
-            exploration_steps=250_000,
-            exploration_from_learning_starts=True,
-            target_update_period=2_000,
-        ),
-        train=TrainConfig(learning_starts=20_000),
-        eval=EvalConfig(eval_epsilon=0.001),
-    )
-
-
-def cleanrl() -> Config:
-    """CleanRL's dqn_atari(_jax).py defaults (Huang et al. 2022).
-
-    Adam lr 1e-4 (optax default ε 1e-8); 10M agent steps; 80,000 agent steps of warm-up; ε 1 →
-    0.01 over the first 10% of steps (1M); target sync every 1,000 agent steps (250 updates);
-    MSE loss; no gradient clipping; no sticky actions.
-    """
-    return Config(
-        agent=AgentConfig(
-            learning_rate=1e-4,
-            optimizer_eps=1e-8,
-            max_grad_norm=0.0,
-            td_loss="mse",
-            epsilon_end=0.01,
-            exploration_steps=1_000_000,
-            target_update_period=250,
-        ),
-        train=TrainConfig(learning_starts=80_000, total_frames=40_000_000),
-    )
-
-
-def cartpole() -> Config:
-    """Small settings that learn CartPole-v1 in about a minute on 2 CPU cores."""
-    return Config(
-        env=EnvConfig(env_id="CartPole-v1", num_seeds=1, envs_per_seed=1),
-        replay=ReplayConfig(replay_capacity=50_000, batch_size=64),
-        agent=AgentConfig(
-            network="mlp",
-            hidden=(128, 128),
-            gamma=0.99,
-            epsilon_end=0.01,
-            exploration_steps=20_000,
-            temperature_start=5.0,
-            temperature_end=0.05,
-            learning_rate=5e-4,
-            # Annealing the step size to 0 stops the late collapses DQN shows on CartPole
-            # (mean of the last 20 games over 3 seeds: 399–426 constant vs 465–500 annealed).
-            learning_rate_end=0.0,
-            optimizer_eps=1e-8,
-            target_update_period=250,
-            td_loss="mse",
-        ),
-        train=TrainConfig(
-            total_frames=100_000,
-            learning_starts=1_000,
-            train_freq=1,
-            chunk_iterations=1_000,
-            log_interval=1_000,
-            checkpoint_every=25_000,
-        ),
-        eval=EvalConfig(eval_every=25_000, eval_episodes=5, eval_max_episode_steps=500),
-    )
-
-
-def drq_eps() -> Config:
-    """DrQ(ε) on Atari 100k (Agarwal et al. 2021), Dopamine's labs/atari_100k/configs/DrQ_eps.gin.
-
-    Value by value from google/dopamine (tests/test_presets.py checks them).
-    dopamine/labs/atari_100k/configs/DrQ_eps.gin: JaxDQNAgent.gamma = 0.99 → gamma 0.99;
-    .update_horizon = 10 → n_step 10; .min_replay_history = 1600 → learning_starts 1_600;
-    .update_period = 1 → train_freq 1; .target_update_period = 1 → target_update_period 1
-    (hard); .epsilon_train = 0.01 → epsilon_end 0.01; .epsilon_eval = 0.001 → eval_epsilon
-    0.001; .epsilon_decay_period = 5000 → exploration_steps 5_000; .optimizer = 'adam' and
-    create_optimizer.learning_rate = 0.0001, .eps = 0.00015 → adam, 1e-4, optimizer_eps 1.5e-4
-    (no gradient clipping in create_optimizer → max_grad_norm 0); JaxFullRainbowAgent.epsilon_fn
-    = linearly_decaying_epsilon → ε 1 until learning starts, then linear →
-    exploration_from_learning_starts; .noisy = False, .distributional = False, .num_atoms = 1,
-    .dueling = True → network shared_dueling (FullRainbowNetwork: one 512 hidden layer feeding
-    both heads); .double_dqn = True → loss double_q; .replay_scheme = 'uniform';
-    Atari100kRainbowAgent.data_augmentation = True → augmentation drq (mse_loss False → td_loss
-    huber); create_atari_environment.sticky_actions = False → repeat_action_probability 0;
-    AtariPreprocessing.terminal_on_life_loss = True → episodic_life; Runner.training_steps =
-    100000 → total_frames 400_000 (agent steps × 4); Runner.max_steps_per_episode = 27000 →
-    max_episode_steps and eval_max_episode_steps 27_000; MaxEpisodeEvalRunner.num_eval_episodes
-    = 100 → eval_episodes 100, evaluated once at the end (Runner.num_iterations = 1 →
-    eval_every 0); OutOfGraphPrioritizedReplayBuffer.batch_size = 32 → batch_size 32.
-    labs/atari_100k/atari_100k_runner.py: DataEfficientAtariRunner(max_noops=30, num_train_envs
-    =1) → noop_max 30 (randint(0, 30) no-ops per game), envs_per_seed 1; run_experiment.py
-    clips rewards to [-1, 1] for learning → reward_clip.
-
-    Different here, on purpose: convolutions VALID, where Dopamine's flax convs are SAME —
-    SAME makes the torso 7,744 features instead of 3,136 and costs ≈1.5× per update on this
-    2-core CPU (BENCHMARKS.md), the difference between a 3-seed run fitting a working session
-    or not; `--conv-padding SAME` gives Dopamine's network exactly. The replay holds 110,000
-    transitions where the gin says 1,000,000 "as a proxy for unbounded memory": both hold all
-    100,000 of a run. envpool presses FIRE at reset; Dopamine does not.
-    """
-    return Config(
-        env=EnvConfig(
-            envs_per_seed=1,
-            noop_max=30,
-            episodic_life=True,
-            reward_clip=True,
-            repeat_action_probability=0.0,
-            max_episode_steps=27_000,
-        ),
-        replay=ReplayConfig(replay_capacity=110_000, batch_size=32, n_step=10),
-        agent=AgentConfig(
-            network="shared_dueling",
-            conv_padding="VALID",
-            loss="double_q",
-            td_loss="huber",
-            gamma=0.99,
-            augmentation="drq",
-            epsilon_start=1.0,
-            epsilon_end=0.01,
-            exploration_steps=5_000,
-            exploration_from_learning_starts=True,
-            optimizer="adam",
-            learning_rate=1e-4,
-            optimizer_eps=1.5e-4,
-            max_grad_norm=0.0,
-            target_update="hard",
-            target_update_period=1,
-        ),
-        train=TrainConfig(
-            total_frames=400_000,
-            learning_starts=1_600,
-            train_freq=1,
-            log_interval=1_000,
-            checkpoint_every=100_000,
-            keep_checkpoints=1,
-        ),
-        eval=EvalConfig(
-            eval_every=0, eval_episodes=100, eval_epsilon=0.001, eval_max_episode_steps=27_000
-        ),
-    )
-
-
-PRESETS = {
-    "nature": nature,
-    "dopamine": dopamine,
-    "cleanrl": cleanrl,
-    "drq_eps": drq_eps,
-    "cartpole": cartpole,
-}

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -67,21 +68,21 @@ def initialize(config: Config | None = None) -> None:
         ) from err
 
 
-def check_devices(config: Config) -> None:
+def check_devices(config: Config, num_devices: int) -> None:
     """Raises before anything is allocated if the seeds cannot be split evenly over the
     devices and processes, or if more devices are asked for than this process has."""
     e = config.env
     local, processes = jax.local_device_count(), jax.process_count()
-    if e.num_devices > local:
+    if num_devices > local:
         raise ValueError(
             f"devices={e.devices} is invalid: this process has {local} local device(s) "
             f"({jax.default_backend()})"
         )
-    per = e.num_devices * processes
+    per = num_devices * processes
     if e.num_seeds % per:
         raise ValueError(
             f"num_seeds={e.num_seeds} is invalid: must be divisible by devices × processes = "
-            f"{e.num_devices} × {processes} = {per}, so that every device trains as many seeds"
+            f"{num_devices} × {processes} = {per}, so that every device trains as many seeds"
         )
 
 
@@ -214,3 +215,41 @@ def global_abstract(tree: Any, num_seeds: int, mesh: Mesh, replicated=()) -> Any
         return jax.tree_util.tree_map(one, sub)
 
     return {k: place(k, v) for k, v in tree.items()}
+
+
+class Placement(NamedTuple):
+    """Where the training state lives: one device, or its seed axis over a mesh of several."""
+
+    place: Callable  # host or device arrays [S, ...] → placed by seed
+    constrain: Callable  # inside jit: the TrainState's sharding (identity on one device)
+    fresh_kwargs: dict  # jax.jit out_shardings of the fresh agent and replay
+    adopt_kwargs: dict  # jax.jit out_shardings of the TrainState
+    abstract: Callable  # (tree, replicated=keys) → its ShapeDtypeStructs placed by seed
+
+
+def placement(num_devices: int, state_cls) -> Placement:
+    """The placement of a TrainState (`state_cls`, whose `handle` is replicated) over the
+    first `num_devices` local devices; GSPMD partitions the vmapped chunk per device."""
+    if num_devices == 1:
+        identity = lambda tree: tree  # noqa: E731
+        return Placement(identity, identity, {}, {}, lambda tree, replicated=(): tree)
+    mesh = seed_mesh(num_devices)
+    by_seed, replicated_sharding = NamedSharding(mesh, P(SEED_AXIS)), NamedSharding(mesh, P())
+    fields = {f.name: by_seed for f in dataclasses.fields(state_cls)}
+    state_sharding = state_cls(**{**fields, "handle": replicated_sharding})
+
+    def abstract(tree: dict, replicated=()) -> dict:
+        def placed(sharding):
+            return lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding)
+
+        return {k: jax.tree_util.tree_map(placed(replicated_sharding if k in replicated
+                                                 else by_seed), v)
+                for k, v in tree.items()}  # fmt: skip
+
+    return Placement(
+        place=lambda tree: jax.device_put(tree, by_seed),
+        constrain=lambda state: jax.lax.with_sharding_constraint(state, state_sharding),
+        fresh_kwargs=dict(out_shardings=by_seed),
+        adopt_kwargs=dict(out_shardings=state_sharding),
+        abstract=abstract,
+    )

@@ -1,4 +1,5 @@
-"""Action selection from Q-values: greedy, ε-greedy and Boltzmann (softmax with temperature τ).
+"""Exploration policies: greedy, ε-greedy and Boltzmann (softmax with temperature τ), and the
+`Policy` objects the training loop uses (sampling, probabilities, schedule, logged name).
 
 Every function takes Q-values of shape `[A]` or `[B, A]` (one key serves the whole batch) and
 accepts ε and τ as traced arrays, so a schedule evaluated on a step counter never recompiles.
@@ -7,9 +8,13 @@ Schedules themselves are optax schedules (`optax.linear_schedule`, `optax.expone
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = chex.Array
 
@@ -83,8 +88,43 @@ def boltzmann(key: chex.PRNGKey, q: Array, temperature: Array) -> Array:
     return jax.random.categorical(key, _boltzmann_logits(q, temperature), axis=-1).astype(jnp.int32)
 
 
-# Name → (sample, probs). A policy takes (key, q, parameter) where the parameter is ε or τ.
+class Policy(NamedTuple):
+    """An exploration policy as the training loop uses it; nothing outside this module asks
+    a policy's name.
+
+    sample: fn(key, q `[B, A]`, parameter) → actions `[B]`.
+    probs: fn(q, parameter) → action probabilities.
+    parameter_name: what its parameter is called in the metrics (`charts/<name>`).
+    parameters: fn(agent_config, num_seeds) → (start per seed `[S]`, end): the parameter
+      decays linearly from start to end over exploration_steps; seeds trained side by side
+      may start from different values (a τ sweep as seeds).
+    """
+
+    sample: Callable[[chex.PRNGKey, Array, Array], Array]
+    probs: Callable[[Array, Array], Array]
+    parameter_name: str
+    parameters: Callable[[Any, int], tuple[np.ndarray, float]]
+
+
+def epsilon_parameters(agent_config, num_seeds: int) -> tuple[np.ndarray, float]:
+    """ε from --epsilon-start to --epsilon-end, the same for every seed."""
+    return np.full((num_seeds,), agent_config.epsilon_start), agent_config.epsilon_end
+
+
+def temperature_parameters(agent_config, num_seeds: int) -> tuple[np.ndarray, float]:
+    """τ from --temperature-start (one value, or one per seed) to --temperature-end."""
+    starts = np.broadcast_to(np.asarray(agent_config.temperature_start), (num_seeds,))
+    return starts, agent_config.temperature_end
+
+
+def linear_schedule(start: Array, end: float, steps: Array, decay_steps: int, delay: int = 0):
+    """start until `delay` agent steps, then linearly to `end` over `decay_steps` steps."""
+    frac = jnp.clip((steps - delay) / decay_steps, 0.0, 1.0)
+    return start + frac * (end - start)
+
+
+# Name → Policy. AgentConfig validates `--policy` against these names; a fork adds one.
 POLICIES = {
-    "epsilon": (epsilon_greedy, epsilon_greedy_probs),
-    "boltzmann": (boltzmann, boltzmann_probs),
+    "epsilon": Policy(epsilon_greedy, epsilon_greedy_probs, "epsilon", epsilon_parameters),
+    "boltzmann": Policy(boltzmann, boltzmann_probs, "temperature", temperature_parameters),
 }

@@ -1,54 +1,23 @@
-"""Environment backends: who steps the environments, behind one host-side interface.
+"""Envs stepped from Python: envpool in sync mode, ale-py's vector env, gymnasium.
 
-    envpool-xla  envpool's XLA custom call: env steps run inside the jitted chunk (train.py).
-                 The fast path on CPU and GPU; envpool's custom call does not exist on TPU.
-    envpool      the same envpool pool stepped from Python between jitted calls (`HostEnv`):
-                 the code path for TPUs, and the one tested on CPU.
-    gymnasium    any gymnasium vector env id, stepped from Python. ALE ids (`ALE/Assault-v5`)
-                 use ale-py's own C++ vector env (`ale_py.vector_env.AtariVectorEnv`) with the
-                 same preprocessing as envpool; other ids use `gymnasium.make_vec`.
-
-Every backend gives the training loop the same step record, `Step(obs, reward, terminated,
-truncated, game_reward, game_over)`, with envpool's conventions (see envs.py): `reward` and
-`terminated` are the *learning* signals (clipped reward; a life loss counts as terminal on
-Atari training envs), `game_reward` is the unclipped reward and `game_over` marks the end of a
-whole game; after `terminated | truncated` the next step is not an experience (gymnasium's
-NEXT_STEP auto-reset returns the new episode's first observation with reward 0, as envpool).
-
-Preprocessing of the gymnasium Atari backend against envpool's (both Atari v5 settings):
-84×84 grayscale with area interpolation, frame skip 4 with a max over the last two frames,
-4-frame stack, up to 30 no-op starts, FIRE on reset, no sticky actions unless configured, games
-capped at 108,000 frames, reward clipping to sign(r) and life loss as terminal for training
-only. One difference cannot be removed: after a life loss envpool's next step ignores the
-action (the game pauses), while ALE's next step is a real one; both are masked from the
-replay (the step after a learning terminal is `first`), so ALE loses one usable transition per
-life. ale-py and envpool also ship their own emulator builds, so the same seed does not give
-the same game across backends.
+`HostEnv` is a vector env with `reset() -> obs` and `step(actions) -> Step`; `HostStepper`
+runs the training iteration around one, with the iteration's pure pieces jitted one by one.
 """
+
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
-from typing import Any, NamedTuple
+from typing import Any
 
+import jax
 import numpy as np
 
 from jaxdqn import envs as envs_lib
+from jaxdqn.backends.step import Body, Step, python_repeat
 from jaxdqn.config import ATARI_FRAME_SKIP, ENV_BACKENDS, EnvConfig
-
-BACKENDS = ENV_BACKENDS
-
-
-class Step(NamedTuple):
-    """One vector env step, numpy arrays with a leading env axis."""
-
-    obs: np.ndarray
-    reward: np.ndarray  # learning reward (clipped on Atari training envs)
-    terminated: np.ndarray  # learning terminal (also a life loss on Atari training envs)
-    truncated: np.ndarray
-    game_reward: np.ndarray  # unclipped reward
-    game_over: np.ndarray  # the whole game ended (terminal or truncation)
 
 
 class HostEnv:
@@ -226,20 +195,44 @@ def make_host_env(
         if config.atari:
             return AleHostEnv(config, num_envs, seeds, evaluation)
         return GymHostEnv(config, num_envs, seeds)
-    raise ValueError(f"env_backend={backend!r} is invalid: one of {', '.join(BACKENDS)}")
+    raise ValueError(f"env_backend={backend!r} is invalid: one of {', '.join(ENV_BACKENDS)}")
 
 
-def observation_spec(config: EnvConfig, backend: str) -> tuple[tuple[int, ...], np.dtype, int]:
-    """(obs shape, obs dtype, number of actions) of one env of `backend`."""
-    if backend == "gymnasium":
-        env = make_host_env(config, backend, num_envs=1, seeds=[0])
-        space = env.observation_space
-        out = tuple(space.shape), np.dtype(space.dtype), env.num_actions
-        env.close()
-        return out
-    import envpool
 
-    kwargs = dict(img_height=84, img_width=84, gray_scale=True, stack_num=4)
-    spec = envpool.make_spec(config.env_id, **(kwargs if config.atari else {}))
-    space = spec.observation_space
-    return tuple(space.shape), np.dtype(space.dtype), int(spec.action_space.n)
+
+class HostStepper:
+    """Runs the training iteration around a `HostEnv`: the iteration's pure pieces are jitted
+    one by one (choose, observe, learn, each donating the state) and the env is stepped from
+    Python in between, in the same order as the XLA chunk — so with a synchronous pool the
+    results equal the envpool-xla backend's. The next env step cannot overlap the update: its
+    actions need the updated parameters; JAX's asynchronous dispatch overlaps each call with
+    the host's conversion of the env's outputs."""
+
+    def __init__(self, env: HostEnv):
+        self.env = env
+        self.handle = np.zeros((), np.int32)  # unused: nothing orders host steps inside jit
+
+    def reset(self) -> np.ndarray:
+        return self.env.reset()
+
+    def compile(self, body: Body):
+        choose = {fn: jax.jit(functools.partial(body.choose, act_fn=fn), donate_argnums=0)
+                  for fn in (body.act, body.act_randomly)}  # fmt: skip
+        observe = jax.jit(body.observe, donate_argnums=0)
+        learn = jax.jit(body.learn, donate_argnums=0)
+
+        def env_step(state, act_fn):
+            state, actions, parameter = choose[act_fn](state)
+            step = body.place(body.split(self.env.step(np.asarray(actions).reshape(-1))))
+            return observe(state, actions, parameter, step, state.handle)
+
+        def warmup(state, num_env_steps: int):
+            return python_repeat(lambda s: env_step(s, body.act_randomly), state, num_env_steps)
+
+        def run(state, iterations: int):
+            return python_repeat(lambda s: body.iteration(s, env_step, learn), state, iterations)
+
+        return warmup, run
+
+    def close(self) -> None:
+        self.env.close()

@@ -1,0 +1,116 @@
+"""Environment backends: who steps the environments, behind one host-side interface.
+
+    envpool-xla  envpool's XLA custom call: env steps run inside the jitted chunk.
+                 The fast path on CPU and GPU; envpool's custom call does not exist on TPU.
+    envpool      the same envpool pool stepped from Python between jitted calls (`HostEnv`):
+                 the code path for TPUs, and the one tested on CPU.
+    gymnasium    any gymnasium vector env id, stepped from Python. ALE ids (`ALE/Assault-v5`)
+                 use ale-py's own C++ vector env (`ale_py.vector_env.AtariVectorEnv`) with the
+                 same preprocessing as envpool; other ids use `gymnasium.make_vec`.
+
+Every backend gives the training loop the same step record, `Step(obs, reward, terminated,
+truncated, game_reward, game_over)`, with envpool's conventions (see envs.py): `reward` and
+`terminated` are the *learning* signals (clipped reward; a life loss counts as terminal on
+Atari training envs), `game_reward` is the unclipped reward and `game_over` marks the end of a
+whole game; after `terminated | truncated` the next step is not an experience (gymnasium's
+NEXT_STEP auto-reset returns the new episode's first observation with reward 0, as envpool).
+
+Preprocessing of the gymnasium Atari backend against envpool's (both Atari v5 settings):
+84×84 grayscale with area interpolation, frame skip 4 with a max over the last two frames,
+4-frame stack, up to 30 no-op starts, FIRE on reset, no sticky actions unless configured, games
+capped at 108,000 frames, reward clipping to sign(r) and life loss as terminal for training
+only. One difference cannot be removed: after a life loss envpool's next step ignores the
+action (the game pauses), while ALE's next step is a real one; both are masked from the
+replay (the step after a learning terminal is `first`), so ALE loses one usable transition per
+life. ale-py and envpool also ship their own emulator builds, so the same seed does not give
+the same game across backends.
+
+Each backend owns how a chunk is stepped: a *stepper* has `reset() -> obs`, a `handle` and
+`compile(body) -> (warmup, run)`, where `body` (`Body`) holds the training iteration's pure
+pieces built by `train.make_train`.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+import numpy as np
+
+from jaxdqn.backends.host import (
+    AleHostEnv,
+    EnvpoolHostEnv,
+    GymHostEnv,
+    HostEnv,
+    HostStepper,
+    ale_game,
+    make_host_env,
+)
+from jaxdqn.backends.step import Body, Step, python_repeat, stack_trees
+from jaxdqn.config import ENV_BACKENDS, EnvConfig
+
+__all__ = [
+    "ENV_BACKENDS", "AleHostEnv", "Body", "EnvpoolHostEnv", "GymHostEnv", "HostEnv",
+    "HostStepper", "Step", "ale_game", "check_env_id", "gymnasium_env_ids", "library",
+    "make_host_env", "make_stepper", "observation_spec", "python_repeat", "stack_trees",
+]  # fmt: skip
+
+
+def make_stepper(config: EnvConfig, backend: str, *, epoch: int = 0):
+    """The training envs of `config` behind the stepper of `backend` (a resolved backend name:
+    runtime.env_backend). `epoch` > 0 gives the envs fresh seeds (a resumed run)."""
+    if backend == "envpool-xla":
+        from jaxdqn.backends.envpool_xla import XlaStepper
+
+        return XlaStepper(config, epoch=epoch)
+    return HostStepper(make_host_env(config, backend, epoch=epoch))
+
+
+def gymnasium_env_ids() -> list[str]:
+    """Registered gymnasium ids, ale-py's ALE/* included."""
+    import ale_py
+    import gymnasium
+
+    gymnasium.register_envs(ale_py)
+    return list(gymnasium.registry)
+
+
+def check_env_id(env_id: str, backend: str) -> None:
+    """Raises ValueError if `backend` has no env `env_id`, with close matches and a hint."""
+    if backend == "gymnasium":
+        known, kind = gymnasium_env_ids(), "a gymnasium env id"
+        if f"ALE/{env_id}" in known:
+            return  # envpool's Atari name of an ale-py game: Assault-v5
+    else:
+        import envpool
+
+        known, kind = envpool.list_all_envs(), "an envpool task"
+    if env_id in known:
+        return
+    close = difflib.get_close_matches(env_id, known, n=5, cutoff=0.6)
+    hint = f" Close matches: {', '.join(close)}." if close else ""
+    if backend != "gymnasium" and env_id in gymnasium_env_ids():
+        hint += " It is a gymnasium id: add --env-backend gymnasium."
+    raise ValueError(f"env_id={env_id!r} is invalid: not {kind}.{hint}")
+
+
+def library(config: EnvConfig) -> str:
+    """The env library behind `config.env_backend`: "gymnasium" or "envpool" (the host-stepped
+    form of either envpool backend, for evaluation and play)."""
+    return "gymnasium" if config.env_backend == "gymnasium" else "envpool"
+
+
+def observation_spec(config: EnvConfig) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(obs shape, obs dtype, number of actions) of one env (envpool's spec needs no env)."""
+    backend = library(config)
+    if backend == "gymnasium":
+        env = make_host_env(config, backend, num_envs=1, seeds=[0])
+        space = env.observation_space
+        out = tuple(space.shape), np.dtype(space.dtype), env.num_actions
+        env.close()
+        return out
+    import envpool
+
+    kwargs = dict(img_height=84, img_width=84, gray_scale=True, stack_num=4)
+    spec = envpool.make_spec(config.env_id, **(kwargs if config.atari else {}))
+    space = spec.observation_space
+    return tuple(space.shape), np.dtype(space.dtype), int(spec.action_space.n)

@@ -1,0 +1,233 @@
+"""Presets: published settings, value by value, each citing the file or table it comes from.
+
+`--preset NAME` starts from one of these; any flag overrides its values. tests/test_presets.py
+holds every preset to its source.
+"""
+
+from __future__ import annotations
+
+from jaxdqn.config import AgentConfig, Config, EnvConfig, EvalConfig, ReplayConfig, TrainConfig
+
+
+def nature() -> Config:
+    """Mnih et al. 2015 (Nature), Extended Data Table 1 and Methods, on Assault; Adam.
+
+    Value by value (tests/test_presets.py checks them). Extended Data Table 1: minibatch size
+    32 → batch_size 32; replay memory size 1,000,000 → replay_capacity 1_000_000; agent history
+    length 4 → the 4-frame stack; target network update frequency 10,000 (parameter updates) →
+    target_update_period 10_000; discount factor 0.99 → gamma 0.99; action repeat 4 → frame
+    skip 4; update frequency 4 → train_freq 4; learning rate 0.00025, gradient momentum 0.95,
+    squared gradient momentum 0.95, min squared gradient 0.01 → DeepMind's RMSProp, replaced by
+    Adam here (below); initial exploration 1 → epsilon_start 1.0; final exploration 0.1 →
+    epsilon_end 0.1; final exploration frame 1,000,000 → exploration_steps 250_000 agent steps
+    from step 0 ("over the first million frames", Methods); replay start size 50,000 →
+    learning_starts 50_000 agent steps (transitions, as DeepMind's released code counts them);
+    no-op max 30 → noop_max 30.
+    Methods: a lost life ends a training episode → episodic_life; rewards clipped to [−1, 1] →
+    reward_clip; the error term clipped to [−1, 1] → td_loss huber (δ 1). "Evaluation
+    procedure": 30 games of up to 5 minutes (18,000 frames = 4,500 agent steps) at ε 0.05 from
+    no-op starts → eval_episodes 30, eval_max_episode_steps 4_500, eval_epsilon 0.05.
+
+    Different on purpose: Adam (lr 1e-4, ε 1.5e-4) instead of RMSProp, as CleanRL, Dopamine's
+    JAX agents and most reproductions since Hessel et al. 2018 (README, "Optimiser"; the
+    paper's optimiser is `--optimizer rmsprop --learning-rate 2.5e-4 --optimizer-eps 1e-5`);
+    40M frames per seed instead of 50M (README, "Settings and their sources"). Not in the
+    paper: gradients clipped to global norm 10 (max_grad_norm, the AgentConfig default).
+    """
+    return Config(
+        eval=EvalConfig(eval_episodes=30, eval_max_episode_steps=4_500, eval_epsilon=0.05)
+    )
+
+
+def dopamine() -> Config:
+    """Dopamine's DQN (Castro et al. 2018): the TensorFlow agent's dqn.gin and code defaults.
+
+    Value by value from google/dopamine (tests/test_presets.py checks them). Gin file
+    dopamine/agents/dqn/configs/dqn.gin (now dopamine/tf/agents/dqn/configs/dqn.gin):
+    DQNAgent.gamma = 0.99 → gamma 0.99; DQNAgent.update_horizon = 1 → n_step 1;
+    DQNAgent.min_replay_history = 20000 (agent steps) → learning_starts 20_000;
+    DQNAgent.update_period = 4 → train_freq 4; DQNAgent.target_update_period = 8000 (agent
+    steps) → target_update_period 2_000 updates (8,000 / 4); DQNAgent.epsilon_train = 0.01 →
+    epsilon_end 0.01; DQNAgent.epsilon_eval = 0.001 → eval_epsilon 0.001;
+    DQNAgent.epsilon_decay_period = 250000 (agent steps) → exploration_steps 250_000;
+    tf.train.RMSPropOptimizer.learning_rate = 0.00025 → optimizer rmsprop, learning_rate 2.5e-4;
+    .decay = 0.95, .momentum = 0.0, .centered = True → make_optimizer's rmsprop (decay 0.95, no
+    momentum, centred); .epsilon = 0.00001 → optimizer_eps 1e-5;
+    atari_lib.create_atari_environment.sticky_actions = True (0.25 there) →
+    repeat_action_probability 0.25 (Machado et al. 2018); Runner.max_steps_per_episode = 27000 →
+    max_episode_steps None (envpool's 27,000) and eval_max_episode_steps 27_000;
+    WrappedReplayBuffer.replay_capacity = 1000000 → replay_capacity 1_000_000;
+    WrappedReplayBuffer.batch_size = 32 → batch_size 32.
+    dqn_agent.py: epsilon_fn = linearly_decaying_epsilon(decay_period, step, warmup_steps =
+    min_replay_history, epsilon) holds ε at 1 through warm-up, then decays →
+    exploration_from_learning_starts=True (ε reaches 0.01 at agent step 270,000);
+    tf.compat.v1.losses.huber_loss, mean over the batch → td_loss huber; no gradient clipping →
+    max_grad_norm 0. atari_lib.py: AtariPreprocessing(terminal_on_life_loss=False) →
+    episodic_life False; no no-op starts (NoopResetEnv only in its PPO preprocessing) → noop_max 1
+    (none in envpool); frame_skip=4, 84×84, max of the last two frames → the envs' defaults.
+    run_experiment.py: Runner(clip_rewards=True), np.clip(reward, -1, 1) → reward_clip.
+
+    Different here: 4 envs per seed (same replay ratio) instead of one; 40M frames instead of
+    200 iterations × 250,000 agent steps; evaluation plays eval_episodes games instead of
+    125,000 agent steps per iteration; envpool presses FIRE at reset, Dopamine does not. RMSProp:
+    TF1's RMSPropOptimizer and optax.rmsprop (eps_in_sqrt=True, its default) both divide by
+    √(ms − mg² + ε), but TF1 starts ms at 1 and optax at 0 (initial_scale), so TF1 damps the first
+    few hundred updates (ms decays as 0.95^t) where optax's first steps are up to ≈4.6 × lr per
+    parameter. Dopamine's JAX dqn.gin uses Adam instead (create_optimizer.learning_rate = 6.25e-5,
+    .eps = 1.5e-4) and JaxDQNAgent's default loss_type 'mse'; its create_optimizer('rmsprop') is
+    optax.rmsprop(decay=beta2 0.999, centered=False) by default, not DeepMind's.
+    """
+    return Config(
+        env=EnvConfig(
+            repeat_action_probability=0.25, envs_per_seed=4, episodic_life=False, noop_max=1
+        ),
+        agent=AgentConfig(
+            optimizer="rmsprop",
+            learning_rate=2.5e-4,
+            optimizer_eps=1e-5,
+            max_grad_norm=0.0,
+            epsilon_end=0.01,
+            exploration_steps=250_000,
+            exploration_from_learning_starts=True,
+            target_update_period=2_000,
+        ),
+        train=TrainConfig(learning_starts=20_000),
+        eval=EvalConfig(eval_epsilon=0.001),
+    )
+
+
+def cleanrl() -> Config:
+    """CleanRL's dqn_atari(_jax).py defaults (Huang et al. 2022).
+
+    Adam lr 1e-4 (optax default ε 1e-8); 10M agent steps; 80,000 agent steps of warm-up; ε 1 →
+    0.01 over the first 10% of steps (1M); target sync every 1,000 agent steps (250 updates);
+    MSE loss; no gradient clipping; no sticky actions.
+    """
+    return Config(
+        agent=AgentConfig(
+            learning_rate=1e-4,
+            optimizer_eps=1e-8,
+            max_grad_norm=0.0,
+            td_loss="mse",
+            epsilon_end=0.01,
+            exploration_steps=1_000_000,
+            target_update_period=250,
+        ),
+        train=TrainConfig(learning_starts=80_000, total_frames=40_000_000),
+    )
+
+
+def cartpole() -> Config:
+    """Small settings that learn CartPole-v1 in about a minute on 2 CPU cores."""
+    return Config(
+        env=EnvConfig(env_id="CartPole-v1", num_seeds=1, envs_per_seed=1),
+        replay=ReplayConfig(replay_capacity=50_000, batch_size=64),
+        agent=AgentConfig(
+            network="mlp",
+            hidden=(128, 128),
+            gamma=0.99,
+            epsilon_end=0.01,
+            exploration_steps=20_000,
+            temperature_start=5.0,
+            temperature_end=0.05,
+            learning_rate=5e-4,
+            # Annealing the step size to 0 stops the late collapses DQN shows on CartPole
+            # (mean of the last 20 games over 3 seeds: 399–426 constant vs 465–500 annealed).
+            learning_rate_end=0.0,
+            optimizer_eps=1e-8,
+            target_update_period=250,
+            td_loss="mse",
+        ),
+        train=TrainConfig(
+            total_frames=100_000,
+            learning_starts=1_000,
+            train_freq=1,
+            log_interval=1_000,
+            checkpoint_every=25_000,
+        ),
+        eval=EvalConfig(eval_every=25_000, eval_episodes=5, eval_max_episode_steps=500),
+    )
+
+
+def drq_eps() -> Config:
+    """DrQ(ε) on Atari 100k (Agarwal et al. 2021), Dopamine's labs/atari_100k/configs/DrQ_eps.gin.
+
+    Value by value from google/dopamine (tests/test_presets.py checks them).
+    dopamine/labs/atari_100k/configs/DrQ_eps.gin: JaxDQNAgent.gamma = 0.99 → gamma 0.99;
+    .update_horizon = 10 → n_step 10; .min_replay_history = 1600 → learning_starts 1_600;
+    .update_period = 1 → train_freq 1; .target_update_period = 1 → target_update_period 1
+    (hard); .epsilon_train = 0.01 → epsilon_end 0.01; .epsilon_eval = 0.001 → eval_epsilon
+    0.001; .epsilon_decay_period = 5000 → exploration_steps 5_000; .optimizer = 'adam' and
+    create_optimizer.learning_rate = 0.0001, .eps = 0.00015 → adam, 1e-4, optimizer_eps 1.5e-4
+    (no gradient clipping in create_optimizer → max_grad_norm 0); JaxFullRainbowAgent.epsilon_fn
+    = linearly_decaying_epsilon → ε 1 until learning starts, then linear →
+    exploration_from_learning_starts; .noisy = False, .distributional = False, .num_atoms = 1,
+    .dueling = True → network shared_dueling (FullRainbowNetwork: one 512 hidden layer feeding
+    both heads); .double_dqn = True → loss double_q; .replay_scheme = 'uniform';
+    Atari100kRainbowAgent.data_augmentation = True → augmentation drq (mse_loss False → td_loss
+    huber); create_atari_environment.sticky_actions = False → repeat_action_probability 0;
+    AtariPreprocessing.terminal_on_life_loss = True → episodic_life; Runner.training_steps =
+    100000 → total_frames 400_000 (agent steps × 4); Runner.max_steps_per_episode = 27000 →
+    max_episode_steps and eval_max_episode_steps 27_000; MaxEpisodeEvalRunner.num_eval_episodes
+    = 100 → eval_episodes 100, evaluated once at the end (Runner.num_iterations = 1 →
+    eval_every 0); OutOfGraphPrioritizedReplayBuffer.batch_size = 32 → batch_size 32.
+    labs/atari_100k/atari_100k_runner.py: DataEfficientAtariRunner(max_noops=30, num_train_envs
+    =1) → noop_max 30 (randint(0, 30) no-ops per game), envs_per_seed 1; run_experiment.py
+    clips rewards to [-1, 1] for learning → reward_clip.
+
+    Different here, on purpose: convolutions VALID, where Dopamine's flax convs are SAME —
+    SAME makes the torso 7,744 features instead of 3,136 and costs ≈1.5× per update on this
+    2-core CPU (BENCHMARKS.md), the difference between a 3-seed run fitting a working session
+    or not; `--conv-padding SAME` gives Dopamine's network exactly. The replay holds 110,000
+    transitions where the gin says 1,000,000 "as a proxy for unbounded memory": both hold all
+    100,000 of a run. envpool presses FIRE at reset; Dopamine does not.
+    """
+    return Config(
+        env=EnvConfig(
+            envs_per_seed=1,
+            noop_max=30,
+            episodic_life=True,
+            reward_clip=True,
+            repeat_action_probability=0.0,
+            max_episode_steps=27_000,
+        ),
+        replay=ReplayConfig(replay_capacity=110_000, batch_size=32, n_step=10),
+        agent=AgentConfig(
+            network="shared_dueling",
+            conv_padding="VALID",
+            loss="double_q",
+            td_loss="huber",
+            gamma=0.99,
+            augmentation="drq",
+            epsilon_start=1.0,
+            epsilon_end=0.01,
+            exploration_steps=5_000,
+            exploration_from_learning_starts=True,
+            optimizer="adam",
+            learning_rate=1e-4,
+            optimizer_eps=1.5e-4,
+            max_grad_norm=0.0,
+            target_update="hard",
+            target_update_period=1,
+        ),
+        train=TrainConfig(
+            total_frames=400_000,
+            learning_starts=1_600,
+            train_freq=1,
+            log_interval=1_000,
+            checkpoint_every=100_000,
+            keep_checkpoints=1,
+        ),
+        eval=EvalConfig(
+            eval_every=0, eval_episodes=100, eval_epsilon=0.001, eval_max_episode_steps=27_000
+        ),
+    )
+
+
+PRESETS = {
+    "nature": nature,
+    "dopamine": dopamine,
+    "cleanrl": cleanrl,
+    "drq_eps": drq_eps,
+    "cartpole": cartpole,
+}

@@ -1,0 +1,127 @@
+"""How a run runs on this machine: resolved once from the Config and the machine.
+
+A `Config` says what is learned; a `Runtime` says how this machine computes it — which env
+backend steps the envs, over how many devices and processes the seeds are spread, and how the
+learning phase is cut into compiled chunks. None of it changes what is learned: the budget and
+the schedules come from the Config alone, and the equality tests (backends, devices, processes,
+chunk lengths, resume) hold the runtime to that. The runtime is printed when a run starts and
+written to its config.json, so a run records how it ran and a resumed run says what changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from jaxdqn.config import ENV_BACKENDS, Config, _check_int, _fail
+from jaxdqn.networks import IMAGE_NETWORKS
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeOptions:
+    """Requests on how to run; 0 / -1 leave the choice to `resolve`."""
+
+    chunk_iterations: int = 0
+    """Iterations per jitted chunk (one iteration = env steps + updates); progress, logs and
+    checkpoints happen between chunks. 0 = auto: for an image network on CPU 1 with one seed,
+    4 with several (fastest measured, BENCHMARKS.md), else 250."""
+    unroll: int = 0
+    """lax.scan unroll of the learning chunk. 0 = auto: fully unrolled for an image network on
+    CPU (XLA CPU runs conv gradients ≈6× slower inside a loop; see BENCHMARKS.md), else 1."""
+    seed_loop: int = -1
+    """Compute each seed's update separately instead of vmapping it: 1 yes, 0 no, -1 auto
+    (yes for an image network on CPU with several seeds, where a vmapped conv gradient runs
+    as a slow grouped convolution)."""
+
+    def __post_init__(self):
+        _check_int("chunk_iterations", self.chunk_iterations, 0)
+        _check_int("unroll", self.unroll, 0)
+        if self.seed_loop not in (-1, 0, 1):
+            _fail("seed_loop", self.seed_loop, "one of -1 (auto), 0, 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class Runtime:
+    """How this process runs the config (every field resolved; see `resolve`)."""
+
+    platform: str  # jax.default_backend(): cpu, gpu or tpu
+    env_backend: str  # one of ENV_BACKENDS
+    num_devices: int  # local devices the seeds are sharded over
+    num_processes: int
+    process_index: int
+    chunk_iterations: int
+    unroll: int
+    seed_loop: bool
+
+    @property
+    def host_stepped(self) -> bool:
+        """The envs are stepped from Python between jitted calls (not inside the chunk)."""
+        return self.env_backend != "envpool-xla"
+
+    @property
+    def straight_line(self) -> bool:
+        """A learning chunk is emitted as straight-line code, without an XLA loop."""
+        return self.unroll >= self.chunk_iterations
+
+    def describe(self) -> str:
+        """One line for the start of a run."""
+        seeds = "one by one" if self.seed_loop else "vmapped"
+        loop = "straight-line" if self.straight_line else f"scan, unroll {self.unroll}"
+        return (
+            f"runtime: {self.platform}, env backend {self.env_backend}, "
+            f"{self.num_devices} device(s) × {self.num_processes} process(es); chunks of "
+            f"{self.chunk_iterations} iteration(s) ({loop}), seed updates {seeds}"
+        )
+
+    def differences(self, saved: dict) -> list[str]:
+        """What differs from a runtime recorded in a run's config.json."""
+        now = dataclasses.asdict(self)
+        return [f"{k}: {saved[k]!r} then, {v!r} now" for k, v in now.items()
+                if k in saved and saved[k] != v]  # fmt: skip
+
+
+def resolve(config: Config, options: RuntimeOptions | None = None) -> Runtime:
+    """The runtime of `config` on this machine; raises ValueError (naming the value and what is
+    allowed) for what this machine or the env backend cannot run."""
+    import jax
+
+    from jaxdqn import backends
+
+    options = options or RuntimeOptions()
+    e = config.env
+    platform = jax.default_backend()
+    num_devices = jax.local_device_count() if e.devices == "all" else int(e.devices)
+    backend = e.env_backend
+    if backend == "auto":  # envpool's XLA step exists on CPU and GPU, and on one device
+        backend = "envpool" if platform == "tpu" or num_devices > 1 else "envpool-xla"
+    if backend == "envpool-xla" and num_devices > 1:
+        _fail("env_backend", backend, f"envpool-xla cannot run with devices={num_devices}: "
+              "envpool's XLA custom call cannot be partitioned over devices; use envpool "
+              "(auto picks it) or gymnasium")  # fmt: skip
+    backends.check_env_id(e.env_id, backend)
+    conv_on_cpu = config.agent.network in IMAGE_NETWORKS and platform == "cpu"
+    chunk = options.chunk_iterations or (
+        (1 if e.num_seeds == 1 else 4) if conv_on_cpu else 250
+    )  # measured best on CPU (BENCHMARKS.md, "Chunk length on CPU")
+    chunk = min(chunk, config.learning_iterations)
+    unroll = options.unroll or (chunk if conv_on_cpu else 1)
+    seed_loop = bool(options.seed_loop) if options.seed_loop != -1 else (
+        conv_on_cpu and e.num_seeds > 1 and num_devices == 1
+    )  # sharded over devices, indexing seeds one by one would move them between devices
+    return Runtime(
+        platform=platform,
+        env_backend=backend,
+        num_devices=num_devices,
+        num_processes=jax.process_count(),
+        process_index=jax.process_index(),
+        chunk_iterations=chunk,
+        unroll=min(unroll, chunk),
+        seed_loop=seed_loop,
+    )
+
+
+def chunk_lengths(config: Config, runtime: Runtime, done_iterations: int = 0) -> list[int]:
+    """Lengths of the learning chunks still to run: whole chunks, then the rest of the budget
+    (one shorter chunk at the end when the chunk length does not divide it)."""
+    left = config.learning_iterations - done_iterations
+    full, rest = divmod(max(left, 0), runtime.chunk_iterations)
+    return [runtime.chunk_iterations] * full + ([rest] if rest else [])
+
