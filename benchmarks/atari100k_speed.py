@@ -38,9 +38,9 @@ import numpy as np  # noqa: E402
 from benchmarks.train_sps import RESULTS, commit  # noqa: E402
 from jaxdqn.agent import make_agent  # noqa: E402
 from jaxdqn.augmentations import AUGMENTATIONS  # noqa: E402
-from jaxdqn.config import drq_eps  # noqa: E402
 from jaxdqn.losses import double_q_learning  # noqa: E402
 from jaxdqn.networks import SharedDuelingQNetwork, dueling_head  # noqa: E402
+from jaxdqn.presets import drq_eps  # noqa: E402
 from jaxdqn.replay import Transition  # noqa: E402
 from jaxdqn.train import make_optimizer, make_train  # noqa: E402
 

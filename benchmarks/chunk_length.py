@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
 
-from jaxdqn.config import nature  # noqa: E402
+from jaxdqn.presets import nature  # noqa: E402
 from jaxdqn.train import make_train  # noqa: E402
 
 

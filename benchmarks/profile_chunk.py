@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax  # noqa: E402
 
 from benchmarks.train_sps import RESULTS, commit  # noqa: E402
-from jaxdqn.config import PRESETS  # noqa: E402
+from jaxdqn.presets import PRESETS  # noqa: E402
 from jaxdqn.train import make_train  # noqa: E402
 
 # What each op kind is in this program (read from the compiled chunk's HLO, `--hlo`).

@@ -49,7 +49,7 @@ def main() -> None:
 
     from jaxdqn.checkpoint import Checkpointer
     from jaxdqn.logging import read_metrics
-    from jaxdqn.train import process_rss_bytes
+    from jaxdqn.loop import process_rss_bytes
 
     name = "soak-" + datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = Path(args.run_dir) / name

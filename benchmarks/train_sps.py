@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
 
-from jaxdqn.config import cartpole, nature  # noqa: E402
+from jaxdqn.presets import cartpole, nature  # noqa: E402
 from jaxdqn.train import make_train  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results.jsonl")

@@ -12,7 +12,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import tyro  # noqa: E402
 
-from jaxdqn.config import PRESETS, Config  # noqa: E402
+from jaxdqn.config import Config  # noqa: E402
+from jaxdqn.presets import PRESETS  # noqa: E402
+from jaxdqn.runtime import RuntimeOptions  # noqa: E402
 
 LIST_FLAGS = ("--temperature-start", "--hidden")
 
@@ -40,21 +42,37 @@ def _split_lists(args: list[str]) -> list[str]:
     return out
 
 
+import dataclasses  # noqa: E402
+
+
+@dataclasses.dataclass(frozen=True)
+class Flags:
+    """Every flag: the run's settings and how to run them here."""
+
+    config: tyro.conf.OmitArgPrefixes[Config]
+    runtime: tyro.conf.OmitArgPrefixes[RuntimeOptions]
+
+
+class Parsed(NamedTuple):
+    config: Config
+    resume: bool
+    options: RuntimeOptions
+
+
 def parse(
     default_preset: str, description: str, args: list[str] | None = None, presets=None
-) -> tuple[Config, bool]:
+) -> Parsed:
     """Parses `--preset NAME` (default `default_preset`) or `--resume RUN_DIR` (the run's own
-    config), then every other flag over it, so any flag overrides those values; checks that
-    the run fits in memory. Returns (config, resume).
+    config), then every other flag over it, so any flag overrides those values; resolves the
+    runtime and checks that the run fits in memory. Returns (config, resume, options).
 
     A bad value exits with status 2 and an error naming it, before any work starts.
     """
-    import dataclasses
-    from pathlib import Path
-
     from jaxdqn import distributed
     from jaxdqn.checkpoint import Checkpointer, CheckpointError, load_run_config
-    from jaxdqn.train import check_memory, observation_spec
+    from jaxdqn.loop import check_memory
+    from jaxdqn.runtime import resolve
+    from jaxdqn.train import observation_spec
 
     presets = presets or PRESETS
     args = _split_lists(list(sys.argv[1:] if args is None else args))
@@ -86,31 +104,40 @@ def parse(
             )
         else:
             default = presets[known.preset]()
-        config = tyro.cli(Config, default=default, description=description, args=rest)
+        flags = tyro.cli(Flags, default=Flags(default, RuntimeOptions()),
+                         description=description, args=rest)  # fmt: skip
+        config, options = flags.config, flags.runtime
         distributed.initialize(config)  # before anything touches a device (orbax does)
         if known.resume is not None and Checkpointer(run_dir).latest_step() is None:
             raise CheckpointError(f"cannot resume: no checkpoint in {run_dir}/checkpoints")
-        distributed.check_devices(config)
+        resolve(config, options)  # the env, devices and processes can run it
         local = distributed.local_config(config)  # this process's seeds
         obs_shape, obs_dtype, _ = observation_spec(local)
         check_memory(local, obs_shape, obs_dtype)
     except (ValueError, FileNotFoundError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
-    return config, known.resume is not None
+    return Parsed(config, known.resume is not None, options)
 
 
-def run(config: Config, resume: bool, components: dict | None = None) -> dict:
+def run(
+    config: Config,
+    resume: bool,
+    options: RuntimeOptions | None = None,
+    components: dict | None = None,
+) -> dict:
     """`run_experiment`, with a failure that stops the run (another process on the run
     directory, an unwritable or full disk, a checkpoint that does not match, non-finite
     losses) printed as one `error: ...` line and exit status 1 instead of a traceback."""
     from jaxdqn.checkpoint import CheckpointError
     from jaxdqn.distributed import OtherProcessError
     from jaxdqn.logging import RunLockedError
-    from jaxdqn.train import run_experiment
+    from jaxdqn.loop import run_experiment
+    from jaxdqn.runtime import resolve
 
     try:
-        return run_experiment(config, components=components, resume=resume)
+        runtime = resolve(config, options)
+        return run_experiment(config, components=components, resume=resume, runtime=runtime)
     except (RunLockedError, CheckpointError, FloatingPointError, OSError, OtherProcessError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(1) from None
@@ -194,6 +221,7 @@ class PlannedRun(NamedTuple):
     presets: dict
     description: str
     config: Config
+    options: RuntimeOptions
     state: str  # "new", "unfinished" or "finished"
     label: str = ""
 
@@ -201,14 +229,14 @@ class PlannedRun(NamedTuple):
 def plan_run(run_dir, flags, preset, presets, description, dir_flag, label="") -> PlannedRun:
     """Parses a run's flags (errors and memory checked) and checks its directory, before any
     run of the script trains; refuses a directory holding a run with other settings."""
-    config, _ = parse(preset, description, flags, presets=presets)
+    config, _, options = parse(preset, description, flags, presets=presets)
     state = run_state(run_dir, dir_flag)
     if state != "new":
         diff = settings_differences(read_config(run_dir, dir_flag)["config"], config)
         if diff:
             _refuse(f"{run_dir} holds a run with other settings ({'; '.join(diff)}); "
                     f"remove it or pick another {dir_flag}")  # fmt: skip
-    return PlannedRun(run_dir, flags, preset, presets, description, config, state, label)
+    return PlannedRun(run_dir, flags, preset, presets, description, config, options, state, label)
 
 
 def train_planned(runs: list[PlannedRun]) -> None:
@@ -221,16 +249,16 @@ def train_planned(runs: list[PlannedRun]) -> None:
         if planned.state == "finished":
             print(f"{planned.run_dir}: already finished, not retrained")
             continue
-        config, resume = planned.config, planned.state == "unfinished"
+        config, resume, options = planned.config, planned.state == "unfinished", planned.options
         if resume:
             print(f"{planned.run_dir}: unfinished, resuming from its latest checkpoint")
-            config, resume = parse(planned.preset, planned.description,
+            config, resume, options = parse(planned.preset, planned.description,
                                    ["--resume", str(planned.run_dir), *planned.flags],
                                    presets=planned.presets)  # fmt: skip
         print(f"{planned.run_dir}: training {what}({config.env.num_seeds} seeds, "
               f"{config.train.total_frames:,} frames each)", flush=True)  # fmt: skip
         start = time.perf_counter()
-        out = run(config, resume)
+        out = run(config, resume, options)
         print(f"{planned.run_dir}: {what}took {time.perf_counter() - start:.1f} s", flush=True)
         if out["stopped"]:
             print(f"stopped by {out['stopped']}; run the same command again to resume",

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import _cli
 
-from jaxdqn.config import cleanrl, dopamine, drq_eps, nature
+from jaxdqn.presets import cleanrl, dopamine, drq_eps, nature
 
 ATARI_PRESETS = {"nature": nature, "dopamine": dopamine, "cleanrl": cleanrl, "drq_eps": drq_eps}
 
 
 def main(args: list[str] | None = None) -> dict:
-    config, resume = _cli.parse("nature", __doc__, args, presets=ATARI_PRESETS)
-    return _cli.run(config, resume)
+    return _cli.run(*_cli.parse("nature", __doc__, args, presets=ATARI_PRESETS))
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ def parse_games(text: str) -> list[str]:
 
 def plan(games: list[str], seeds: int, run_dir: Path, extra: list[str]) -> list[_cli.PlannedRun]:
     """Every (game, seed) run, parsed and checked (flags, memory, directories) before training."""
-    from jaxdqn.config import PRESETS
+    from jaxdqn.presets import PRESETS
 
     plans = []
     for env in games:

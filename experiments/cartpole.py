@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import _cli
 
-from jaxdqn.config import cartpole
+from jaxdqn.presets import cartpole
 
 
 def main(args: list[str] | None = None) -> dict:
-    config, resume = _cli.parse("cartpole", __doc__, args, presets={"cartpole": cartpole})
-    return _cli.run(config, resume)
+    return _cli.run(*_cli.parse("cartpole", __doc__, args, presets={"cartpole": cartpole}))
 
 
 if __name__ == "__main__":

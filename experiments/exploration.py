@@ -36,7 +36,7 @@ from pathlib import Path
 
 import _cli
 
-from jaxdqn.config import cartpole
+from jaxdqn.presets import cartpole
 
 GAMES = ("cartpole", "assault")
 # Flags this script sets for each run; giving them as pass-through flags would be ambiguous.

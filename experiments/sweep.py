@@ -86,7 +86,8 @@ def plan(games: list[str], variants: dict[str, list[str]]) -> list[tuple[str, st
 
 
 def _presets(env: str):
-    from jaxdqn.config import cartpole, is_atari
+    from jaxdqn.config import is_atari
+    from jaxdqn.presets import cartpole
 
     if is_atari(env):
         import assault

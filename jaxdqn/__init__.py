@@ -3,30 +3,26 @@
 from jaxdqn.agent import AgentState, make_agent
 from jaxdqn.augmentations import AUGMENTATIONS, intensity, random_shift
 from jaxdqn.checkpoint import Checkpointer, CheckpointError
-from jaxdqn.config import (
-    AgentConfig,
-    Config,
-    EnvConfig,
-    EvalConfig,
-    ReplayConfig,
-    TrainConfig,
-    cartpole,
-    cleanrl,
-    dopamine,
-    drq_eps,
-    nature,
-)
+from jaxdqn.config import AgentConfig, Config, EnvConfig, EvalConfig, ReplayConfig, TrainConfig
+from jaxdqn.loop import run_experiment, train
 from jaxdqn.losses import double_q_learning, q_learning, td_loss
 from jaxdqn.networks import DuelingQNetwork, MLPQNetwork, NatureQNetwork, SharedDuelingQNetwork
 from jaxdqn.plotting import write_curves
-from jaxdqn.policies import boltzmann, boltzmann_probs, epsilon_greedy, greedy
+from jaxdqn.policies import POLICIES, Policy, boltzmann, boltzmann_probs, epsilon_greedy, greedy
+from jaxdqn.presets import PRESETS, cartpole, cleanrl, dopamine, drq_eps, nature
 from jaxdqn.replay import ReplayState, Transition, make_replay
-from jaxdqn.train import TrainState, make_train, train
+from jaxdqn.runtime import Runtime, RuntimeOptions, resolve
+from jaxdqn.train import TrainState, make_train
 
 __all__ = [
     "AUGMENTATIONS",
     "AgentConfig",
     "AgentState",
+    "PRESETS",
+    "POLICIES",
+    "Policy",
+    "Runtime",
+    "RuntimeOptions",
     "CheckpointError",
     "Checkpointer",
     "Config",
@@ -57,6 +53,8 @@ __all__ = [
     "nature",
     "q_learning",
     "random_shift",
+    "resolve",
+    "run_experiment",
     "td_loss",
     "train",
     "write_curves",

@@ -30,6 +30,17 @@ ATARI_FRAME_SKIP = 4
 ENV_BACKENDS = ("envpool-xla", "envpool", "gymnasium")
 
 
+def _atari_hint(env_id: str) -> str:
+    """" Did you mean Assault-v5?" for an id close to an Atari game's, else ""."""
+    import difflib
+
+    from jaxdqn.atari_data import ATARI_GAMES
+
+    name = env_id.removeprefix("ALE/").split("-v")[0]
+    close = difflib.get_close_matches(name, ATARI_GAMES, n=3, cutoff=0.75)
+    return f". Did you mean {' or '.join(f'{g}-v5' for g in close)}?" if close else ""
+
+
 def _fail(field: str, value, allowed: str) -> None:
     raise ValueError(f"{field}={value!r} is invalid: {allowed}")
 
@@ -384,13 +395,15 @@ class Config:
             _fail(
                 "augmentation",
                 self.agent.augmentation,
-                f"augments image observations; {e.env_id} is not Atari (use none)",
+                f"augments image observations; {e.env_id} is not Atari (use none)"
+                + _atari_hint(e.env_id),
             )
         if self.agent.network in IMAGE_NETWORKS and not e.atari:
             _fail(
                 "network",
                 self.agent.network,
-                f"needs image observations; {e.env_id} is not Atari (use mlp)",
+                f"needs image observations; {e.env_id} is not Atari (use mlp)"
+                + _atari_hint(e.env_id),
             )
 
     # Derived quantities (never written back).
@@ -436,7 +449,8 @@ class Config:
     @property
     def total_steps_rounded(self) -> int:
         """Agent steps per seed the run takes: total_frames rounded up to whole iterations."""
-        return self.learning_starts_rounded + self.learning_iterations * self.agent_steps_per_iteration
+        per_iteration = self.agent_steps_per_iteration
+        return self.learning_starts_rounded + self.learning_iterations * per_iteration
 
 
 def config_from_dict(record: dict) -> Config:
@@ -453,5 +467,3 @@ def config_from_dict(record: dict) -> Config:
         known = {f.name for f in dataclasses.fields(cls)}
         kwargs[name] = cls(**{k: v for k, v in values.items() if k in known})
     return Config(**kwargs)
-
-

@@ -15,7 +15,6 @@ when the game is over. Truncation bootstraps (discount γ): the state was not te
 from __future__ import annotations
 
 import chex
-import envpool
 import flax.struct
 import jax.numpy as jnp
 import numpy as np
@@ -82,6 +81,8 @@ def make_env(
             reward_clip=config.reward_clip and not evaluation,
             repeat_action_probability=config.repeat_action_probability,
         )
+    import envpool  # here, not at import: a Config needs no env library
+
     return envpool.make(config.env_id, **kwargs)
 
 

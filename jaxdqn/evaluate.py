@@ -58,7 +58,7 @@ def make_evaluator(
         max_episode_steps=config.eval.eval_max_episode_steps,
     )
     env = backends.make_host_env(
-        eval_env_config, config.env.backend, evaluation=True, seeds=eval_env_seeds(config)
+        eval_env_config, backends.library(config.env), evaluation=True, seeds=eval_env_seeds(config)
     )
     epsilon = config.eval.eval_epsilon
 

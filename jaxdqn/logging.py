@@ -64,10 +64,12 @@ class RunLogger:
         total_frames: int,
         resume_steps: int = 0,
         resume_metrics_lines: int | None = None,
+        runtime=None,
     ) -> None:
         """Writes config.json and opens metrics.jsonl; on resume, drops the records written
         after the checkpoint (they will be written again) so no step is duplicated."""
-        write_config(self.run_dir, config, versions())  # this module's name: tests replace it
+        # versions: this module's name, which tests replace
+        write_config(self.run_dir, config, versions(), runtime)
         self.metrics = MetricsWriter(
             self.run_dir, config.train.log_interval, resume_steps, resume_metrics_lines
         )

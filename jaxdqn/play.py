@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxdqn import backends
 from jaxdqn import envs as envs_lib
 from jaxdqn.config import Config
 from jaxdqn.policies import epsilon_greedy
@@ -72,7 +73,7 @@ def play(
         raise ValueError(f"epsilon={epsilon} must be in [0, 1]")
     obs_shape, _, num_actions = observation_spec(config)
     network = make_network(config, num_actions)
-    env_id, backend = config.env.env_id, config.env.backend
+    env_id, backend = config.env.env_id, backends.library(config.env)
     if backend == "gymnasium" and config.env.atari:  # same game, same preprocessing (backends.py)
         env_id, backend = env_id.removeprefix("ALE/"), "envpool"
     if backend == "gymnasium":

@@ -163,11 +163,11 @@ def _holder(words: list[str]) -> str:
 # ----------------------------------------------------------------------------- config.json
 
 
-def config_record(config, versions_now: dict | None = None) -> dict:
+def config_record(config, versions_now: dict | None = None, runtime=None) -> dict:
     """What config.json holds: `config` (every setting), `versions` (of the packages),
-    `derived` (sizes computed from the settings) and `component_modules` (for each component
-    registered outside jaxdqn, the module or script that registered it, see
-    `jaxdqn.registry`)."""
+    `derived` (sizes computed from the settings), `runtime` (how it ran, `jaxdqn.runtime`) and
+    `component_modules` (for each component registered outside jaxdqn, the module or script
+    that registered it, see `jaxdqn.registry`)."""
     from jaxdqn.registry import component_modules
 
     return {
@@ -180,14 +180,18 @@ def config_record(config, versions_now: dict | None = None) -> dict:
             "env_steps_per_iteration": config.env_steps_per_iteration,
         },
         "component_modules": component_modules(config),
+        **({"runtime": dataclasses.asdict(runtime)} if runtime is not None else {}),
     }
 
 
-def write_config(run_dir: str | os.PathLike, config, versions_now: dict | None = None) -> Path:
+def write_config(
+    run_dir: str | os.PathLike, config, versions_now: dict | None = None, runtime=None
+) -> Path:
     """Writes `run_dir/config.json` (see `config_record`); errors name the file."""
     path = Path(run_dir) / CONFIG_FILE
     try:
-        path.write_text(json.dumps(config_record(config, versions_now), indent=2, default=str))
+        record = config_record(config, versions_now, runtime)
+        path.write_text(json.dumps(record, indent=2, default=str))
     except OSError as err:
         raise write_error(err, path) from err
     return path

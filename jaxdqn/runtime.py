@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from jaxdqn.config import ENV_BACKENDS, Config, _check_int, _fail
+from jaxdqn.config import Config, _check_int, _fail
 from jaxdqn.networks import IMAGE_NETWORKS
+
 
 @dataclasses.dataclass(frozen=True)
 class RuntimeOptions:
@@ -83,7 +84,7 @@ def resolve(config: Config, options: RuntimeOptions | None = None) -> Runtime:
     allowed) for what this machine or the env backend cannot run."""
     import jax
 
-    from jaxdqn import backends
+    from jaxdqn import backends, distributed
 
     options = options or RuntimeOptions()
     e = config.env
@@ -97,14 +98,17 @@ def resolve(config: Config, options: RuntimeOptions | None = None) -> Runtime:
               "envpool's XLA custom call cannot be partitioned over devices; use envpool "
               "(auto picks it) or gymnasium")  # fmt: skip
     backends.check_env_id(e.env_id, backend)
+    distributed.check_devices(config, num_devices)
     conv_on_cpu = config.agent.network in IMAGE_NETWORKS and platform == "cpu"
     chunk = options.chunk_iterations or (
         (1 if e.num_seeds == 1 else 4) if conv_on_cpu else 250
     )  # measured best on CPU (BENCHMARKS.md, "Chunk length on CPU")
     chunk = min(chunk, config.learning_iterations)
     unroll = options.unroll or (chunk if conv_on_cpu else 1)
-    seed_loop = bool(options.seed_loop) if options.seed_loop != -1 else (
-        conv_on_cpu and e.num_seeds > 1 and num_devices == 1
+    seed_loop = (
+        bool(options.seed_loop)
+        if options.seed_loop != -1
+        else (conv_on_cpu and e.num_seeds > 1 and num_devices == 1)
     )  # sharded over devices, indexing seeds one by one would move them between devices
     return Runtime(
         platform=platform,
@@ -124,4 +128,3 @@ def chunk_lengths(config: Config, runtime: Runtime, done_iterations: int = 0) ->
     left = config.learning_iterations - done_iterations
     full, rest = divmod(max(left, 0), runtime.chunk_iterations)
     return [runtime.chunk_iterations] * full + ([rest] if rest else [])
-

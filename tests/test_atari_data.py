@@ -91,3 +91,25 @@ def test_evaluate_uses_the_57_game_table():
     assert evaluate.REFERENCE_SCORES is atari_data.HUMAN_RANDOM_57
     np.testing.assert_allclose(evaluate.human_normalized("Assault-v5", 482.2), 0.5)
     assert evaluate.human_normalized("CartPole-v1", 1.0) is None
+
+
+def test_atari_games_are_envpools_atari_registry():
+    """ATARI_GAMES (so `is_atari`, frame skip and budgets) is known without importing an env
+    library; it must stay the set of Atari tasks envpool registers."""
+    import envpool
+    import envpool.registration as reg
+
+    registered = {e for e in envpool.list_all_envs()
+                  if "atari" in str(reg.registry.specs[e][0]).lower()}  # fmt: skip
+    assert registered == {f"{g}-v5" for g in atari_data.ATARI_GAMES}
+    assert len(atari_data.ATARI_GAMES) == len(set(atari_data.ATARI_GAMES))
+
+
+@pytest.mark.parametrize(
+    "env_id, atari",
+    [("Assault-v5", True), ("ALE/Assault-v5", True), ("ALE/Pong-v5", True),
+     ("CartPole-v1", False), ("Ant-v5", False), ("Assault-v4", False), ("Assault", False),
+     ("HalfCheetah-v5", False)],
+)  # fmt: skip
+def test_is_atari(env_id, atari):
+    assert atari_data.is_atari(env_id) is atari

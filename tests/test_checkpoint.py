@@ -20,9 +20,9 @@ sys.path.insert(0, str(ROOT / "experiments"))
 import cartpole  # noqa: E402
 
 from jaxdqn.checkpoint import Checkpointer, CheckpointError  # noqa: E402
-from jaxdqn.config import cartpole as cartpole_preset  # noqa: E402
 from jaxdqn.logging import RunLogger, read_metrics  # noqa: E402
-from jaxdqn.train import train  # noqa: E402
+from jaxdqn.loop import train  # noqa: E402
+from jaxdqn.presets import cartpole as cartpole_preset  # noqa: E402
 
 N = 3_000  # agent steps per half
 COMMON = [
@@ -58,7 +58,7 @@ def test_resume_equals_uninterrupted_run_with_restart(resumed, tmp_path):
     the same params, optimiser state and replay contents as N + resume + N; the metrics agree
     record for record."""
     out_b, run_b = resumed
-    config, resume = cartpole._cli.parse(
+    config, resume, _ = cartpole._cli.parse(
         "cartpole", "", COMMON + ["--total-frames", str(2 * N), "--run-dir", str(tmp_path),
                                   "--run-name", "a"], {"cartpole": cartpole_preset})  # fmt: skip
     assert not resume
@@ -267,7 +267,7 @@ def test_nan_reward_stops_run_and_keeps_last_good_checkpoint(tmp_path):
 
     from jaxdqn.replay import make_replay
 
-    config, _ = cartpole._cli.parse(
+    config, _, _ = cartpole._cli.parse(
         "cartpole", "", COMMON + ["--total-frames", "6000", "--checkpoint-every", "1000",
                                   "--run-dir", str(tmp_path), "--run-name", "nan"],
         {"cartpole": cartpole_preset},

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from jaxdqn import config
+from jaxdqn import presets as config
 from jaxdqn.config import AgentConfig, Config, EnvConfig, ReplayConfig, TrainConfig
 
 
@@ -91,10 +91,57 @@ def test_config_rejects_learning_starts_below_batch_size():
         )
 
 
-def test_env_config_unknown_env_lists_close_matches():
-    with pytest.raises(ValueError, match=re.escape("env_id='Asault-v5'")) as info:
-        EnvConfig(env_id="Asault-v5")
-    assert "Assault-v5" in str(info.value)
+def test_unknown_env_lists_close_matches():
+    """The env id is checked against the backend's registry when the runtime is resolved
+    (the Config itself imports no env library)."""
+    from jaxdqn.backends import check_env_id
+    from jaxdqn.runtime import resolve
+
+    typo = EnvConfig(env_id="Asault-v5")
+    for check in (lambda: check_env_id("Asault-v5", "envpool-xla"),
+                  lambda: resolve(Config(env=typo, agent=AgentConfig(network="mlp")))):  # fmt: skip
+        with pytest.raises(ValueError, match=re.escape("env_id='Asault-v5'")) as info:
+            check()
+        assert "Assault-v5" in str(info.value).split("matches")[-1]
+    # With the default (image) network the Config itself stops the typo, and says so.
+    with pytest.raises(ValueError, match=r"Asault-v5 is not Atari.*Did you mean Assault-v5\?"):
+        Config(env=typo)
+    with pytest.raises(ValueError, match="add --env-backend gymnasium"):
+        check_env_id("ALE/Pong-v5", "envpool")
+    check_env_id("Assault-v5", "gymnasium")  # envpool's name of an ale-py game is accepted
+
+
+PLAIN_DATA = textwrap.dedent("""
+    import sys
+    for name in ("envpool", "gymnasium", "ale_py"):
+        sys.modules[name] = None  # importing any of them now raises ImportError
+    from jax._src import xla_bridge
+    from jaxdqn.config import Config, EnvConfig
+    from jaxdqn.presets import PRESETS
+    for name, preset in PRESETS.items():
+        config = preset()
+        print(name, config.env.frame_skip, config.total_steps_rounded, config.total_updates)
+    print(EnvConfig(env_id="Asault-v5").env_id)  # a typo is the runtime's to catch
+    print("backends", sorted(xla_bridge._backends))
+""")
+
+
+def test_config_builds_without_env_libraries_or_devices():
+    """Building every preset and its budget imports no env library and initialises no JAX
+    backend: the same flags give the same run on any machine."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", PLAIN_DATA], cwd=root, capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    lines = dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
+    assert lines["backends"] == "[]"
+    assert "Asault-v5" in out.stdout.splitlines()
+    # cartpole: 100,000 frames = agent steps, 1,000 warm-up, one update per step
+    assert lines["cartpole"] == "1 100000 99000"
+    # drq_eps: 400,000 frames = 100,000 agent steps, 1,600 warm-up, one update per step
+    assert lines["drq_eps"] == "4 100000 98400"
+    # nature: 40M frames = 10M agent steps, 50,000 warm-up, 4 envs, an update per 4 steps
+    assert lines["nature"] == f"4 10000000 {(10_000_000 - 50_000) // 4}"
 
 
 UNDER_O = textwrap.dedent("""
@@ -102,7 +149,8 @@ UNDER_O = textwrap.dedent("""
     from jaxdqn.config import AgentConfig, EnvConfig
     assert False, "asserts must be stripped"  # proves -O is on: this line does nothing
     print("optimize", sys.flags.optimize)
-    for build in (lambda: EnvConfig(env_id="Asault-v5"), lambda: AgentConfig(gamma=1.5),
+    from jaxdqn.backends import check_env_id
+    for build in (lambda: check_env_id("Asault-v5", "envpool"), lambda: AgentConfig(gamma=1.5),
                   lambda: EnvConfig(num_seeds=0)):
         try:
             build()
@@ -168,7 +216,7 @@ def test_augmentation_and_conv_padding_flags(capsys):
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "experiments"))
     import _cli
 
-    cfg, _ = _cli.parse("nature", "", ["--augmentation", "drq", "--conv-padding", "SAME"])
+    cfg, _, _ = _cli.parse("nature", "", ["--augmentation", "drq", "--conv-padding", "SAME"])
     assert (cfg.agent.augmentation, cfg.agent.conv_padding) == ("drq", "SAME")
     with pytest.raises(SystemExit) as exc:
         _cli.parse("nature", "", ["--augmentation", "crop"])

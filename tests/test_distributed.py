@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from jaxdqn import distributed
-from jaxdqn.config import EnvConfig, cartpole
+from jaxdqn.config import EnvConfig
 from jaxdqn.logging import read_metrics
+from jaxdqn.presets import cartpole
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMING_FIELDS = ("time", "charts/SPS", "eval/seconds")

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from jaxdqn import envs
-from jaxdqn.config import Config, EnvConfig, EvalConfig, cleanrl, dopamine, nature
+from jaxdqn.config import Config, EnvConfig, EvalConfig
 from jaxdqn.evaluate import eval_env_seeds, human_normalized, make_evaluator
 from jaxdqn.networks import NatureQNetwork
+from jaxdqn.presets import cleanrl, dopamine, nature
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "experiments"))
 import _cli  # noqa: E402
@@ -103,8 +104,8 @@ def test_presets_document_their_sources():
 
 def test_flags_override_preset():
     presets = {"nature": nature, "dopamine": dopamine}
-    config, resume = _cli.parse("nature", "", ["--preset", "dopamine", "--learning-starts", "1000",
-                                       "--replay-capacity", "10000"], presets)  # fmt: skip
+    config, resume, _ = _cli.parse("nature", "", ["--preset", "dopamine", "--learning-starts",
+                                   "1000", "--replay-capacity", "10000"], presets)  # fmt: skip
     assert config.train.learning_starts == 1000 and not resume
     assert config.env.repeat_action_probability == 0.25  # the rest of the preset stays
     assert config == dataclasses.replace(

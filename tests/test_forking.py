@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxdqn import agent, config, losses, networks, policies
+from jaxdqn import agent, config, losses, networks, policies, presets
 from jaxdqn.logging import read_metrics
 from jaxdqn.train import make_network, make_target_update
 
@@ -58,7 +58,7 @@ def test_a_fork_registered_name_is_accepted(field, monkeypatch):
     assert getattr(config.AgentConfig(**{field: "fork_x"}), field) == "fork_x"
     # The command line takes any registered name (the fields are str, not Literal).
     flag = "--" + field.replace("_", "-")
-    parsed, _ = _cli.parse("cartpole", "", [flag, "fork_x"])
+    parsed, _, _ = _cli.parse("cartpole", "", [flag, "fork_x"])
     assert getattr(parsed.agent, field) == "fork_x"
 
 
@@ -76,7 +76,7 @@ def test_make_network_and_target_update_call_the_registered_functions(monkeypatc
     calls = []
     monkeypatch.setitem(networks.NETWORKS, "fork_net", lambda n, a: calls.append(n) or "net")
     monkeypatch.setitem(agent.TARGET_UPDATES, "fork_sync", lambda a: calls.append(a) or "sync")
-    cfg = config.cartpole()
+    cfg = presets.cartpole()
     cfg = dataclasses.replace(
         cfg, agent=dataclasses.replace(cfg.agent, network="fork_net", target_update="fork_sync")
     )
@@ -102,7 +102,7 @@ def test_image_networks_need_atari():
     # IMAGE_NETWORKS are refused on vector observations; a forked network not listed there
     # is accepted on CartPole (test_a_fork_registered_name_is_accepted).
     with pytest.raises(ValueError, match=r"network='dueling' .*needs image observations"):
-        cfg = config.cartpole()
+        cfg = presets.cartpole()
         dataclasses.replace(cfg, agent=dataclasses.replace(cfg.agent, network="dueling"))
 
 

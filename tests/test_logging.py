@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxdqn.config import cartpole
 from jaxdqn.logging import RunLockedError, RunLogger, lock_run_dir
-from jaxdqn.train import run_experiment
+from jaxdqn.loop import run_experiment
+from jaxdqn.presets import cartpole
 
 ROOT = Path(__file__).resolve().parent.parent
 # The modules themselves (the package re-exports a function named `train`).

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxdqn import config as config_module
+from jaxdqn import presets as config_module
 from jaxdqn.backends import observation_spec
 from jaxdqn.train import make_optimizer
 

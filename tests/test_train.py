@@ -17,7 +17,7 @@ import assault  # noqa: E402
 import cartpole  # noqa: E402
 
 from jaxdqn.logging import read_metrics  # noqa: E402
-from jaxdqn.train import mean_last  # noqa: E402
+from jaxdqn.loop import mean_last  # noqa: E402
 
 # Assault's raw rewards are multiples of 21 (one enemy ship); clipped rewards would be ±1 sums.
 ASSAULT_REWARD_UNIT = 21
@@ -189,8 +189,8 @@ def test_warmup_and_learning_chunk_compile_once(tmp_path):
     from jax import monitoring
 
     from jaxdqn.checkpoint import Checkpointer
-    from jaxdqn.config import cartpole
-    from jaxdqn.train import train
+    from jaxdqn.loop import train
+    from jaxdqn.presets import cartpole
 
     config = cartpole()
     config = dataclasses.replace(
@@ -280,7 +280,7 @@ def _schedule(config, steps, seed_index=0):
 
 def test_epsilon_holds_until_learning_starts_then_decays():
     """drq_eps: ε 1.0 through the 1,600 warm-up steps, then 1 → 0.01 over 5,000 steps."""
-    from jaxdqn.config import drq_eps
+    from jaxdqn.presets import drq_eps
 
     config = drq_eps()
     assert config.agent.exploration_from_learning_starts
@@ -308,7 +308,7 @@ def test_epsilon_holds_until_learning_starts_then_decays():
 def test_epsilon_holds_until_learning_starts_rounded_to_whole_env_steps():
     """With 3 envs per seed, learning starts at agent step ceil(1600 / 3) · 3 = 1,602: ε is
     exactly ε_start there, one step below the first decayed value."""
-    from jaxdqn.config import drq_eps
+    from jaxdqn.presets import drq_eps
 
     config = drq_eps()
     config = dataclasses.replace(config, env=dataclasses.replace(config.env, envs_per_seed=3))
@@ -321,7 +321,7 @@ def test_epsilon_holds_until_learning_starts_rounded_to_whole_env_steps():
 def test_epsilon_without_the_delay_decays_from_step_zero():
     """exploration_from_learning_starts=False (Mnih et al. 2015): ε = 1 - 0.99·min(t / 5000, 1)
     from agent step 0, warm-up or not."""
-    from jaxdqn.config import drq_eps
+    from jaxdqn.presets import drq_eps
 
     config = drq_eps()
     config = dataclasses.replace(
@@ -335,7 +335,7 @@ def test_temperature_per_seed_holds_until_learning_starts():
     """Boltzmann, τ 1 and 5 for seeds 0 and 1, τ_end 0.1, 1,000 decay steps after 500 warm-up
     steps: seed 1 holds 5 until step 500, is 5 + (0.1 - 5)·0.5 = 2.55 at step 1,000 and 0.1
     from 1,500; seed 0 is 1 + (0.1 - 1)·0.5 = 0.55 at step 1,000."""
-    from jaxdqn.config import cartpole
+    from jaxdqn.presets import cartpole
 
     config = cartpole()
     config = dataclasses.replace(

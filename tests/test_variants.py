@@ -14,16 +14,16 @@ import _cli  # noqa: E402
 import cartpole  # noqa: E402
 
 from jaxdqn.logging import read_metrics  # noqa: E402
-from jaxdqn.train import mean_last  # noqa: E402
+from jaxdqn.loop import mean_last  # noqa: E402
 
 
 def test_temperature_list_sets_one_seed_per_schedule():
-    config, _ = _cli.parse(
+    config, _, _ = _cli.parse(
         "cartpole", "", ["--policy", "boltzmann", "--temperature-start", "1,2,5,10"]
     )
     assert config.agent.temperature_start == (1.0, 2.0, 5.0, 10.0)
     assert config.env.num_seeds == 4
-    config, _ = _cli.parse("cartpole", "", ["--temperature-start=3", "--num-seeds", "2"])
+    config, _, _ = _cli.parse("cartpole", "", ["--temperature-start=3", "--num-seeds", "2"])
     assert config.agent.temperature_start == (3.0,) and config.env.num_seeds == 2
 
 

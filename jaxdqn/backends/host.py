@@ -4,7 +4,6 @@
 runs the training iteration around one, with the iteration's pure pieces jitted one by one.
 """
 
-
 from __future__ import annotations
 
 import functools
@@ -196,8 +195,6 @@ def make_host_env(
             return AleHostEnv(config, num_envs, seeds, evaluation)
         return GymHostEnv(config, num_envs, seeds)
     raise ValueError(f"env_backend={backend!r} is invalid: one of {', '.join(ENV_BACKENDS)}")
-
-
 
 
 class HostStepper:
