@@ -48,7 +48,7 @@ def main() -> None:
     args = p.parse_args()
 
     from jaxdqn.checkpoint import Checkpointer
-    from jaxdqn.logging import read_metrics
+    from jaxdqn.metrics import read_metrics
     from jaxdqn.train import process_rss_bytes
 
     name = "soak-" + datetime.datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -11,6 +11,8 @@ import chex
 import jax
 import jax.numpy as jnp
 
+from jaxdqn.registry import Registry
+
 Array = chex.Array
 
 
@@ -88,3 +90,4 @@ POLICIES = {
     "epsilon": (epsilon_greedy, epsilon_greedy_probs),
     "boltzmann": (boltzmann, boltzmann_probs),
 }
+POLICIES = Registry(POLICIES)  # remembers the module that registers each name
