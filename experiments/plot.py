@@ -19,6 +19,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from jaxdqn import plotting  # noqa: E402
+from jaxdqn.registry import ComponentModuleError  # noqa: E402
+from jaxdqn.rundir import CONFIG_FILE, import_components  # noqa: E402
 
 
 def main(args: list[str] | None = None) -> plotting.Outputs:
@@ -46,8 +48,11 @@ def main(args: list[str] | None = None) -> plotting.Outputs:
     if missing:
         parser.error(f"run directory does not exist: {', '.join(missing)}")
     try:
+        for run in ns.runs:  # a fork's components, registered again by name
+            if os.path.isfile(os.path.join(run, CONFIG_FILE)):
+                import_components(run)
         out = plotting.plot_runs(ns.runs, ns.out, smooth=ns.smooth, hours=ns.hours)
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError, ComponentModuleError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
     print(out.table, end="")
