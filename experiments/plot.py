@@ -4,7 +4,9 @@
 
 Each RUN is a run directory (`metrics.jsonl`, `config.json`). Per run: the mean over seeds
 (thick line), its 95% bootstrap band over seeds, and each seed (thin lines), labelled from the
-run's config; training-episode score and `eval/score` in separate panels when both exist.
+exploration parameter its records carry; training-episode score and `eval/score` in separate
+panels when both exist; a run whose seeds followed different schedules is one curve per
+schedule.
 Writes OUT (PNG), the plotted series as OUT with `.csv`, and a Markdown table as OUT with
 `.md` (also printed): IQM and mean of human-normalised evaluation scores with stratified-
 bootstrap CIs (Agarwal et al. 2021) when the runs have them (Atari), else final scores.
@@ -18,12 +20,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from jaxdqn import plotting  # noqa: E402
+from jaxdqn import analysis  # noqa: E402
 from jaxdqn.registry import ComponentModuleError  # noqa: E402
 from jaxdqn.rundir import CONFIG_FILE, import_components  # noqa: E402
 
 
-def main(args: list[str] | None = None) -> plotting.Outputs:
+def main(args: list[str] | None = None) -> analysis.Outputs:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         epilog="\n\n".join(__doc__.split("\n\n")[1:]),
@@ -51,7 +53,7 @@ def main(args: list[str] | None = None) -> plotting.Outputs:
         for run in ns.runs:  # a fork's components, registered again by name
             if os.path.isfile(os.path.join(run, CONFIG_FILE)):
                 import_components(run)
-        out = plotting.plot_runs(ns.runs, ns.out, smooth=ns.smooth, hours=ns.hours)
+        out = analysis.plot_runs(ns.runs, ns.out, smooth=ns.smooth, hours=ns.hours)
     except (FileNotFoundError, ValueError, ComponentModuleError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None

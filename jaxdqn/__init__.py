@@ -1,6 +1,7 @@
 """jaxdqn: Deep Q-Networks in JAX."""
 
 from jaxdqn.agent import AgentState, make_agent
+from jaxdqn.analysis import load_run, plot_runs, write_curves
 from jaxdqn.augmentations import AUGMENTATIONS, intensity, random_shift
 from jaxdqn.checkpoint import Checkpointer, CheckpointError
 from jaxdqn.config import (
@@ -18,7 +19,6 @@ from jaxdqn.config import (
 )
 from jaxdqn.losses import double_q_learning, q_learning, td_loss
 from jaxdqn.networks import DuelingQNetwork, MLPQNetwork, NatureQNetwork, SharedDuelingQNetwork
-from jaxdqn.plotting import write_curves
 from jaxdqn.policies import boltzmann, boltzmann_probs, epsilon_greedy, greedy
 from jaxdqn.replay import ReplayState, Transition, make_replay
 from jaxdqn.train import TrainState, make_train, train
@@ -51,10 +51,12 @@ __all__ = [
     "epsilon_greedy",
     "greedy",
     "intensity",
+    "load_run",
     "make_agent",
     "make_replay",
     "make_train",
     "nature",
+    "plot_runs",
     "q_learning",
     "random_shift",
     "td_loss",

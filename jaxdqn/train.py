@@ -558,11 +558,11 @@ def train(
       "state" (the final TrainState, this process's seeds), "steps" (agent steps per seed),
       "trainer", "stopped".
     """
+    from jaxdqn.analysis import write_curves
     from jaxdqn.checkpoint import CheckpointError, config_differences
     from jaxdqn.config import config_from_dict
     from jaxdqn.evaluate import human_normalized, make_evaluator
     from jaxdqn.logging import versions
-    from jaxdqn.plotting import write_curves
 
     run_config = config  # all seeds: what is logged, checkpointed and compared on resume
     distributed.check_devices(run_config)

@@ -46,7 +46,7 @@ def plot_runs(
     envs = sorted({run.env_id or "?" for run in runs})
     title = f"{', '.join(envs)}: mean over seeds, 95% bootstrap CI over seeds"
     note = None if curves else "no finished games yet"
-    png = plot_curves(curves, out, smooth=smooth, title=title, note=note, reps=reps)
+    png = plot_curves(curves, out, smooth=smooth, title=title, note=note)
     csv = write_curves_csv(curves, out.with_suffix(".csv"))
     rows = aggregate_rows(runs, labels, reps=aggregate_reps)
     if len(rows):
