@@ -6,16 +6,17 @@ Each RUN is a run directory (`metrics.jsonl`, `config.json`). Per run: the mean 
 (thick line), its 95% bootstrap band over seeds, and each seed (thin lines), labelled from the
 exploration parameter its records carry; training-episode score and `eval/score` in separate
 panels when both exist; a run whose seeds followed different schedules is one curve per
-schedule.
-Writes OUT (PNG), the plotted series as OUT with `.csv`, and a Markdown table as OUT with
-`.md` (also printed): IQM and mean of human-normalised evaluation scores with stratified-
-bootstrap CIs (Agarwal et al. 2021) when the runs have them (Atari), else final scores.
+schedule. Writes OUT (PNG), the plotted series as OUT with `.csv`, and a Markdown page as OUT
+with `.md`: the figure, a table (also printed) and this command. The table gives IQM and mean
+of human-normalised evaluation scores with stratified-bootstrap CIs (Agarwal et al. 2021) when
+the runs have them (Atari), else final scores.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -53,7 +54,10 @@ def main(args: list[str] | None = None) -> analysis.Outputs:
         for run in ns.runs:  # a fork's components, registered again by name
             if os.path.isfile(os.path.join(run, CONFIG_FILE)):
                 import_components(run)
-        out = analysis.plot_runs(ns.runs, ns.out, smooth=ns.smooth, hours=ns.hours)
+        command = shlex.join(
+            ["python", "experiments/plot.py", *(sys.argv[1:] if args is None else args)]
+        )
+        out = analysis.plot_runs(ns.runs, ns.out, smooth=ns.smooth, hours=ns.hours, command=command)
     except (FileNotFoundError, ValueError, ComponentModuleError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -187,7 +187,9 @@ def test_png_is_written_and_not_empty(tmp_path):
     out = analysis.plot_runs([run], tmp_path / "sub" / "fig.png", reps=REPS)
     data = out.png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000
-    assert out.csv == tmp_path / "sub" / "fig.csv" and out.markdown.read_text() == out.table
+    assert out.csv == tmp_path / "sub" / "fig.csv"
+    title = "CartPole-v1: mean over seeds, 95% bootstrap CI over seeds"
+    assert out.markdown.read_text() == f"![{title}](fig.png)\n\n{out.table}"
 
 
 def test_runs_with_different_seed_counts_and_missing_intervals(tmp_path):
@@ -508,4 +510,6 @@ def test_plot_script_end_to_end(tmp_path, capsys):
     out = plot_script.main([str(a), str(b), "--out", str(tmp_path / "c.png"), "--smooth", "2"])
     printed = capsys.readouterr().out
     assert "| boltzmann (τ 5→0.05) |" in printed and "| epsilon (ε 1→0.01) |" in printed
-    assert out.png.stat().st_size > 0 and out.csv.exists() and out.markdown.exists()
+    assert out.png.stat().st_size > 0 and out.csv.exists()
+    command = f"python experiments/plot.py {a} {b} --out {tmp_path / 'c.png'} --smooth 2"
+    assert out.markdown.read_text().endswith(f"{out.table}\n```bash\n{command}\n```\n")
