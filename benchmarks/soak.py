@@ -48,8 +48,8 @@ def main() -> None:
     args = p.parse_args()
 
     from jaxdqn.checkpoint import Checkpointer
-    from jaxdqn.logging import read_metrics
     from jaxdqn.loop import process_rss_bytes
+    from jaxdqn.metrics import read_metrics
 
     name = "soak-" + datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = Path(args.run_dir) / name

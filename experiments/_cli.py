@@ -71,6 +71,8 @@ def parse(
     from jaxdqn import distributed
     from jaxdqn.checkpoint import Checkpointer, CheckpointError, load_run_config
     from jaxdqn.loop import check_memory
+    from jaxdqn.registry import ComponentModuleError
+    from jaxdqn.rundir import import_components
     from jaxdqn.runtime import resolve
     from jaxdqn.train import observation_spec
 
@@ -95,6 +97,7 @@ def parse(
     try:
         if known.resume is not None:
             run_dir = Path(known.resume)
+            import_components(run_dir)  # a fork's components, registered again by name
             default = load_run_config(run_dir)
             default = dataclasses.replace(
                 default,
@@ -114,7 +117,7 @@ def parse(
         local = distributed.local_config(config)  # this process's seeds
         obs_shape, obs_dtype, _ = observation_spec(local)
         check_memory(local, obs_shape, obs_dtype)
-    except (ValueError, FileNotFoundError, CheckpointError) as err:
+    except (ValueError, FileNotFoundError, CheckpointError, ComponentModuleError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
     return Parsed(config, known.resume is not None, options)
@@ -131,8 +134,8 @@ def run(
     losses) printed as one `error: ...` line and exit status 1 instead of a traceback."""
     from jaxdqn.checkpoint import CheckpointError
     from jaxdqn.distributed import OtherProcessError
-    from jaxdqn.logging import RunLockedError
     from jaxdqn.loop import run_experiment
+    from jaxdqn.rundir import RunLockedError
     from jaxdqn.runtime import resolve
 
     try:
@@ -201,7 +204,7 @@ def read_config(run_dir, dir_flag: str) -> dict:
 
 def run_state(run_dir, dir_flag: str) -> str:
     """ "new" (no metrics yet), "finished" (every seed evaluated at the end) or "unfinished"."""
-    from jaxdqn.logging import read_records
+    from jaxdqn.metrics import read_records
 
     metrics = run_dir / "metrics.jsonl"
     if not metrics.exists():

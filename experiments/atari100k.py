@@ -166,7 +166,7 @@ def final_scores(run_dir: Path, games: list[str], seeds: int) -> dict[str, dict]
     """Game → {"scores": the final evaluation score (mean of its evaluation games) of every
     finished seed, "frames": where it was taken}; runs not evaluated at their end are left
     out."""
-    from jaxdqn import plotting
+    from jaxdqn import analysis
 
     out = {}
     for env in games:
@@ -175,9 +175,10 @@ def final_scores(run_dir: Path, games: list[str], seeds: int) -> dict[str, dict]
             path = run_dir / f"{env}-seed{seed}"
             if _cli.run_state(path, "--dir") != "finished":
                 continue
-            run = plotting.load_run(path)
-            scores.extend(plotting.final_eval(run).values())
-            frames = max(r["frames"] for r in run.records if r.get("phase") == "eval")
+            run = analysis.load_run(path)
+            scores.extend(analysis.final_eval(run).tolist())
+            evals = run.records[run.records["phase"].isin(analysis.EVAL_PHASES)]
+            frames = int(evals["frames"].max())
         if scores:
             out[env] = {"scores": scores, "frames": frames}
     return out
@@ -187,17 +188,17 @@ def game_rows(scores: dict[str, dict]) -> list[dict]:
     """Per game: seeds, mean with its 95% percentile-bootstrap CI over seeds, references."""
     import numpy as np
 
-    from jaxdqn import plotting
+    from jaxdqn import analysis
 
     rows = []
     for env, found in scores.items():
         values = found["scores"]
-        mean, low, high, _ = plotting.bootstrap_mean_ci(np.asarray(values)[:, None])
+        mean, low, high = analysis.mean_ci(values)
         random, human = atari_data.reference(env)
         rows.append({
             "game": env.removesuffix("-v5"), "seeds": len(values),
-            "scores": values, "mean": float(mean[0]), "low": float(low[0]),
-            "high": float(high[0]), "random": random, "human": human,
+            "scores": values, "mean": mean, "low": low, "high": high,
+            "random": random, "human": human,
             "drq_eps": atari_data.DRQ_EPS_100K.get(env),
             "hns": float(atari_data.human_normalized(env, np.mean(values))),
             "frames": found["frames"],
@@ -210,16 +211,13 @@ def aggregate(scores: dict[str, dict]) -> dict[str, tuple[float, float, float, f
     and DrQ(ε)'s published value of each on the same games (a point, no CI)."""
     import numpy as np
 
-    from jaxdqn import plotting
+    from jaxdqn import analysis
 
     hns = {env: atari_data.human_normalized(env, np.asarray(found["scores"]))
            for env, found in scores.items()}  # fmt: skip
 
-    def median_of_games(games):
-        return np.median([g.mean(-1) for g in games], axis=0)
-
-    stats = {"IQM": plotting.iqm_of_games, "median": median_of_games,
-             "mean": plotting.mean_of_games}  # fmt: skip
+    stats = {"IQM": analysis.iqm_of_games, "median": analysis.median_of_games,
+             "mean": analysis.mean_of_games}  # fmt: skip
     published = {
         env: np.array([atari_data.human_normalized(env, atari_data.DRQ_EPS_100K[env])])
         for env in scores
@@ -227,7 +225,7 @@ def aggregate(scores: dict[str, dict]) -> dict[str, tuple[float, float, float, f
     }
     out = {}
     for name, fn in stats.items():
-        ours = plotting.stratified_bootstrap_ci(hns, fn)
+        ours = analysis.stratified_bootstrap_ci(hns, fn)
         theirs = float(fn([published[g] for g in sorted(published)])) if published else None
         out[name] = (*ours, theirs)
     return out
@@ -297,9 +295,8 @@ def plot(run_dir: Path, games: list[str], seeds: int, rows: list[dict]) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
-    from jaxdqn import plotting
+    from jaxdqn import analysis
 
     by_game = {r["game"] + "-v5": r for r in rows}
     n = len(games)
@@ -311,13 +308,10 @@ def plot(run_dir: Path, games: list[str], seeds: int, rows: list[dict]) -> Path:
             path = run_dir / f"{env}-seed{seed}"
             if not (path / "metrics.jsonl").exists():
                 continue
-            records = plotting.load_run(path).records
-            games_ = [(r["frames"], r[plotting.TRAIN_SCORE]) for r in records
-                      if r.get("phase") in plotting.TRAIN_PHASES
-                      and r.get(plotting.TRAIN_SCORE) is not None]  # fmt: skip
-            if games_:
-                x, y = np.array(games_).T
-                ax.plot(x, plotting.moving_average(y, 10), lw=1, label=f"seed {seed} (training)")
+            records = analysis.load_run(path).records
+            train = analysis.seed_scores(records, "train", smooth=10)
+            if len(train):
+                ax.plot(train["frames"], train["score"], lw=1, label=f"seed {seed} (training)")
         random, _ = atari_data.reference(env)
         ax.axhline(random, color="grey", ls=":", label="random")
         if env in atari_data.DRQ_EPS_100K:

@@ -24,6 +24,8 @@ import tyro  # noqa: E402
 
 from jaxdqn.checkpoint import Checkpointer, CheckpointError, load_run_config  # noqa: E402
 from jaxdqn.play import abstract_params, export_params, import_params, play  # noqa: E402
+from jaxdqn.registry import ComponentModuleError  # noqa: E402
+from jaxdqn.rundir import import_components  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Args:
 def main(argv: list[str] | None = None) -> dict:
     args = tyro.cli(Args, args=argv, description=__doc__)
     try:
+        import_components(args.run)  # a fork's components, registered again by name
         config = load_run_config(args.run)
         if not 0 <= args.seed_index < config.env.num_seeds:
             raise ValueError(
@@ -80,7 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
         scores, videos = play(config, params, episodes=args.episodes, epsilon=args.epsilon,
                               seed=args.seed_index, video_dir=video_dir,
                               max_episode_steps=args.max_episode_steps)  # fmt: skip
-    except (ValueError, FileNotFoundError, CheckpointError, OSError) as err:
+    except (ValueError, FileNotFoundError, CheckpointError, ComponentModuleError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
     print(f"{config.env.env_id}, seed {args.seed_index}, {source}, ε={args.epsilon}")

@@ -23,7 +23,7 @@ this script does not know goes to every run (e.g. `--total-frames 200000 --devic
 A run directory that already holds the finished run is reused; an unfinished one is resumed
 from its checkpoint; one holding other settings is refused. The aggregate (written to
 `<sweep-dir>/aggregate.md`, printed, and one figure per game `<sweep-dir>/<env id>.png` by
-`jaxdqn.plotting`) pools each variant's games: IQM and mean of human-normalised final
+`jaxdqn.analysis`) pools each variant's games: IQM and mean of human-normalised final
 evaluation scores with stratified-bootstrap CIs (Agarwal et al. 2021) for Atari games, final
 scores per run otherwise.
 """
@@ -98,7 +98,7 @@ def _presets(env: str):
 
 def aggregate(sweep_dir: Path, runs: list[tuple[str, str, list[str]]]) -> str:
     """One figure per game and the table over every run that has metrics; returns it."""
-    from jaxdqn import plotting
+    from jaxdqn import analysis
 
     have = [(env, v, sweep_dir / f"{env}-{v}") for env, v, _ in runs]
     have = [(env, v, d) for env, v, d in have if (d / "metrics.jsonl").exists()]
@@ -106,15 +106,15 @@ def aggregate(sweep_dir: Path, runs: list[tuple[str, str, list[str]]]) -> str:
         raise SystemExit(f"error: no run of this sweep in {sweep_dir} has metrics yet")
     for env in dict.fromkeys(env for env, _, _ in have):
         dirs = [str(d) for e, _, d in have if e == env]
-        out = plotting.plot_runs(dirs, sweep_dir / f"{env}.png", smooth=5)
+        out = analysis.plot_runs(dirs, sweep_dir / f"{env}.png", smooth=5)
         print(f"wrote {out.png}")
-    loaded = [plotting.load_run(d) for _, _, d in have]
-    rows = plotting.aggregate_rows(loaded, [v for _, v, _ in have])
-    if rows:
-        table = plotting.markdown_table(rows, "aggregate")
+    loaded = [analysis.load_run(d) for _, _, d in have]
+    rows = analysis.aggregate_rows(loaded, [v for _, v, _ in have])
+    if len(rows):
+        table = analysis.markdown_table(rows, "aggregate")
     else:  # no human-normalised scores (not Atari): final scores per run
         labels = [f"{v} ({env})" for env, v, _ in have]
-        table = plotting.markdown_table(plotting.final_score_rows(loaded, labels), "final")
+        table = analysis.markdown_table(analysis.final_score_rows(loaded, labels), "final")
     path = sweep_dir / "aggregate.md"
     path.write_text(table, encoding="utf-8")
     print(table, end="")

@@ -1,13 +1,13 @@
 """jaxdqn: Deep Q-Networks in JAX."""
 
 from jaxdqn.agent import AgentState, make_agent
+from jaxdqn.analysis import load_run, plot_runs, write_curves
 from jaxdqn.augmentations import AUGMENTATIONS, intensity, random_shift
 from jaxdqn.checkpoint import Checkpointer, CheckpointError
 from jaxdqn.config import AgentConfig, Config, EnvConfig, EvalConfig, ReplayConfig, TrainConfig
 from jaxdqn.loop import run_experiment, train
 from jaxdqn.losses import double_q_learning, q_learning, td_loss
 from jaxdqn.networks import DuelingQNetwork, MLPQNetwork, NatureQNetwork, SharedDuelingQNetwork
-from jaxdqn.plotting import write_curves
 from jaxdqn.policies import POLICIES, Policy, boltzmann, boltzmann_probs, epsilon_greedy, greedy
 from jaxdqn.presets import PRESETS, cartpole, cleanrl, dopamine, drq_eps, nature
 from jaxdqn.replay import ReplayState, Transition, make_replay
@@ -47,10 +47,12 @@ __all__ = [
     "epsilon_greedy",
     "greedy",
     "intensity",
+    "load_run",
     "make_agent",
     "make_replay",
     "make_train",
     "nature",
+    "plot_runs",
     "q_learning",
     "random_shift",
     "resolve",

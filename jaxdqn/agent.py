@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxdqn.losses import TDErrorFn, td_loss
+from jaxdqn.registry import Registry
 from jaxdqn.replay import ReplayState
 
 Array = chex.Array
@@ -74,6 +75,7 @@ TARGET_UPDATES: dict[str, Callable[[Any], TargetUpdateFn]] = {
     "hard": lambda agent_config: hard_target_update(agent_config.target_update_period),
     "polyak": lambda agent_config: polyak_target_update(agent_config.polyak_rate),
 }
+TARGET_UPDATES = Registry(TARGET_UPDATES)  # remembers the module that registers each name
 
 
 def make_agent(

@@ -16,6 +16,8 @@ import chex
 import jax
 import jax.numpy as jnp
 
+from jaxdqn.registry import Registry
+
 Array = chex.Array
 
 
@@ -110,3 +112,4 @@ def none(key: chex.PRNGKey, obs: Array) -> Array:
 # A fork registers its augmentation under a new name here; the config validates
 # `--augmentation` against these keys.
 AUGMENTATIONS: dict[str, Callable[[chex.PRNGKey, Array], Array]] = {"none": none, "drq": drq}
+AUGMENTATIONS = Registry(AUGMENTATIONS)  # remembers the module that registers each name

@@ -31,7 +31,7 @@ ENV_BACKENDS = ("envpool-xla", "envpool", "gymnasium")
 
 
 def _atari_hint(env_id: str) -> str:
-    """" Did you mean Assault-v5?" for an id close to an Atari game's, else ""."""
+    """ " Did you mean Assault-v5?" for an id close to an Atari game's, else ""."""
     import difflib
 
     from jaxdqn.atari_data import ATARI_GAMES

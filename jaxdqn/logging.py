@@ -1,8 +1,9 @@
-"""Transitional facade over `jaxdqn.rundir`, `jaxdqn.metrics` and `jaxdqn.progress`.
+"""The run's log, as the host loop writes it: config.json, metrics.jsonl and the console.
 
-`RunLogger` keeps the interface the training loop calls (start, note, log_chunk, log_eval,
-flush, finish, metrics_lines, run_dir) and the moved names are re-exported, until the loop
-calls those modules itself; then this module goes.
+`RunLogger` joins the three small parts that own each concern — `jaxdqn.rundir`
+(`write_config`), `jaxdqn.metrics` (`MetricsWriter`) and `jaxdqn.progress` (`Progress`) — behind
+the calls the loop's parts make (start, note, log_chunk, log_eval, flush, finish). Process 0
+alone has one in a multi-process run.
 """
 
 from __future__ import annotations
@@ -10,37 +11,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from jaxdqn.metrics import MetricsWriter, read_metrics, read_records
+from jaxdqn.metrics import MetricsWriter
 from jaxdqn.progress import Progress, eval_note
-from jaxdqn.rundir import (
-    CONFIG_FILE,
-    LOCK_FILE,
-    METRICS_FILE,
-    RunLock,
-    RunLockedError,
-    default_run_name,
-    lock_run_dir,
-    make_run_dir,
-    versions,
-    write_config,
-    write_error,
-)
-
-__all__ = [
-    "CONFIG_FILE",
-    "LOCK_FILE",
-    "METRICS_FILE",
-    "RunLock",
-    "RunLockedError",
-    "RunLogger",
-    "default_run_name",
-    "lock_run_dir",
-    "make_run_dir",
-    "read_metrics",
-    "read_records",
-    "versions",
-    "write_error",
-]
+from jaxdqn.rundir import write_config
 
 
 class RunLogger:
@@ -68,8 +41,7 @@ class RunLogger:
     ) -> None:
         """Writes config.json and opens metrics.jsonl; on resume, drops the records written
         after the checkpoint (they will be written again) so no step is duplicated."""
-        # versions: this module's name, which tests replace
-        write_config(self.run_dir, config, versions(), runtime)
+        write_config(self.run_dir, config, runtime=runtime)
         self.metrics = MetricsWriter(
             self.run_dir, config.train.log_interval, resume_steps, resume_metrics_lines
         )

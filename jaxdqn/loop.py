@@ -471,7 +471,7 @@ def run_experiment(
 ) -> dict:
     """The host edge: checks memory, makes (or reopens) the run directory, trains with live
     progress and checkpoints; SIGINT/SIGTERM finish the chunk, checkpoint and return. A
-    second process on the same run directory is refused (`logging.RunLockedError`).
+    second process on the same run directory is refused (`rundir.RunLockedError`).
 
     In a multi-process run (`--distributed`, see `jaxdqn.distributed`) every process calls
     this: process 0 opens, locks and writes the run directory, the others follow it."""

@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxdqn.registry import Registry
+
 Array = chex.Array
 
 LOSS_KINDS = ("huber", "mse")
@@ -111,3 +113,4 @@ def _double_q_adapter(q_tm1, a_tm1, r_t, discount_t, q_t_target, q_t_online):
 
 
 TD_ERRORS: dict[str, TDErrorFn] = {"q": _q_learning_adapter, "double_q": _double_q_adapter}
+TD_ERRORS = Registry(TD_ERRORS)  # remembers the module that registers each name

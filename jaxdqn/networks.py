@@ -12,6 +12,8 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jaxdqn.registry import Registry
+
 
 class NatureQNetwork(nn.Module):
     """The Atari CNN of Mnih et al. 2015 (Nature), Methods "Model architecture".
@@ -134,6 +136,7 @@ NETWORKS: dict[str, NetworkFn] = {
     "shared_dueling": shared_dueling_network,
     "mlp": mlp_network,
 }
+NETWORKS = Registry(NETWORKS)  # remembers the module that registers each name
 
 # Networks that take Atari frames (uint8 `[..., 4, 84, 84]`): the config refuses them on other
 # envs, and on CPU runs their learning chunk unrolled (see config.Config.conv_on_cpu).

@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxdqn.registry import Registry
+
 Array = chex.Array
 
 
@@ -128,3 +130,4 @@ POLICIES = {
     "epsilon": Policy(epsilon_greedy, epsilon_greedy_probs, "epsilon", epsilon_parameters),
     "boltzmann": Policy(boltzmann, boltzmann_probs, "temperature", temperature_parameters),
 }
+POLICIES = Registry(POLICIES)  # remembers the module that registers each name

@@ -112,7 +112,7 @@ def make_policy_schedule(config: Config, policy: Policy) -> Callable[[Array, Arr
     """fn(agent steps, this seed's start) → ε or τ, decayed linearly over exploration_steps
     from step 0, or from learning_starts with exploration_from_learning_starts."""
     a = config.agent
-    _, end = policy.parameters(a, 1)
+    _, end = policy.parameters(a, config.env.num_seeds)
     delay = config.learning_starts_rounded if a.exploration_from_learning_starts else 0
 
     def schedule(steps: Array, start: Array) -> Array:

@@ -14,7 +14,7 @@ import cartpole  # noqa: E402
 
 from jaxdqn.backends import ale_game, make_host_env  # noqa: E402
 from jaxdqn.config import EnvConfig  # noqa: E402
-from jaxdqn.logging import read_metrics  # noqa: E402
+from jaxdqn.metrics import read_metrics  # noqa: E402
 
 ASSAULT_REWARD_UNIT = 21
 TIMING_FIELDS = ("time", "charts/SPS", "eval/seconds")

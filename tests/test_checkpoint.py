@@ -20,9 +20,12 @@ sys.path.insert(0, str(ROOT / "experiments"))
 import cartpole  # noqa: E402
 
 from jaxdqn.checkpoint import Checkpointer, CheckpointError  # noqa: E402
-from jaxdqn.logging import RunLogger, read_metrics  # noqa: E402
-from jaxdqn.loop import train  # noqa: E402
+from jaxdqn.logging import RunLogger  # noqa: E402
+from jaxdqn.loop import Part, train  # noqa: E402
+from jaxdqn.metrics import read_metrics  # noqa: E402
 from jaxdqn.presets import cartpole as cartpole_preset  # noqa: E402
+from jaxdqn.runtime import resolve  # noqa: E402
+from jaxdqn.train import make_train  # noqa: E402
 
 N = 3_000  # agent steps per half
 COMMON = [
@@ -43,6 +46,21 @@ def assert_trees_equal(a, b):
     jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
 
 
+class RestartEnvs(Part):
+    """A host-loop part that restarts every episode at agent step `at` in-process, exactly as
+    a resume from a checkpoint at that step does (fresh env seeds; agent and replay kept)."""
+
+    def __init__(self, at: int, logger):
+        self.at, self.logger = at, logger
+
+    def after_chunk(self, run, chunk):
+        if run.steps != self.at:
+            return
+        self.logger.flush()  # a resume starts a new metrics interval here
+        run.trainer = make_train(run.config, run.runtime, env_epoch=run.steps, **run.components)
+        run.state = run.trainer.init(agent_state=run.state.agent, replay_state=run.state.replay)
+
+
 @pytest.fixture(scope="module")
 def resumed(tmp_path_factory):
     """N steps, stop, resume to 2N (episodes restart at N)."""
@@ -58,13 +76,13 @@ def test_resume_equals_uninterrupted_run_with_restart(resumed, tmp_path):
     the same params, optimiser state and replay contents as N + resume + N; the metrics agree
     record for record."""
     out_b, run_b = resumed
-    config, resume, _ = cartpole._cli.parse(
+    config, resume, options = cartpole._cli.parse(
         "cartpole", "", COMMON + ["--total-frames", str(2 * N), "--run-dir", str(tmp_path),
                                   "--run-name", "a"], {"cartpole": cartpole_preset})  # fmt: skip
     assert not resume
     (tmp_path / "a").mkdir()
     logger = RunLogger(tmp_path / "a", progress=False)
-    out_a = train(config, logger=logger, restart_envs_at=(N,))
+    out_a = train(config, resolve(config, options), logger=logger, parts=(RestartEnvs(N, logger),))
     logger.finish()
     assert out_a["steps"] == out_b["steps"] == 2 * N
     a, b = out_a["state"], out_b["state"]
@@ -267,7 +285,7 @@ def test_nan_reward_stops_run_and_keeps_last_good_checkpoint(tmp_path):
 
     from jaxdqn.replay import make_replay
 
-    config, _, _ = cartpole._cli.parse(
+    config, _, options = cartpole._cli.parse(
         "cartpole", "", COMMON + ["--total-frames", "6000", "--checkpoint-every", "1000",
                                   "--run-dir", str(tmp_path), "--run-name", "nan"],
         {"cartpole": cartpole_preset},
@@ -282,8 +300,8 @@ def test_nan_reward_stops_run_and_keeps_last_good_checkpoint(tmp_path):
     logger = RunLogger(tmp_path / "nan", progress=False)
     checkpointer = Checkpointer(tmp_path / "nan")
     with pytest.raises(FloatingPointError, match=r"agent step 1750 .*seed\(s\) \[0, 1\]"):
-        train(config, components={"replay": base._replace(add=add)}, logger=logger,
-              checkpointer=checkpointer)  # fmt: skip
+        train(config, resolve(config, options), components={"replay": base._replace(add=add)},
+              logger=logger, checkpointer=checkpointer)  # fmt: skip
     logger.finish()
     failed = (tmp_path / "nan" / "FAILED").read_text()
     assert "agent step 1750" in failed and "last good checkpoint: agent step 1000" in failed
@@ -293,14 +311,14 @@ def test_nan_reward_stops_run_and_keeps_last_good_checkpoint(tmp_path):
 def test_resume_under_other_package_versions_warns(resumed, tmp_path, monkeypatch, capsys):
     import shutil
 
-    import jaxdqn.logging as logging_module
+    import jaxdqn.rundir as rundir_module
 
     _, run_dir = resumed
     copy = tmp_path / "r"
     shutil.copytree(run_dir, copy)
     recorded = json.loads((copy / "config.json").read_text())["versions"]
     now = {**recorded, "jax": "0.0.0-other"}
-    monkeypatch.setattr(logging_module, "versions", lambda: now)
+    monkeypatch.setattr(rundir_module, "versions", lambda: now)
     capsys.readouterr()
     cartpole.main(["--resume", str(copy), "--total-frames", str(2 * N + 500)])
     out = " ".join(capsys.readouterr().out.split())

@@ -15,7 +15,7 @@ import pytest
 
 from jaxdqn import distributed
 from jaxdqn.config import EnvConfig
-from jaxdqn.logging import read_metrics
+from jaxdqn.metrics import read_metrics
 from jaxdqn.presets import cartpole
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,7 +68,7 @@ SHARDED = textwrap.dedent(
                           for a, b in zip(*leaves)),
         "param_devices": len(leaves[1][0].sharding.device_set),
         "replay_devices": len(replay.sharding.device_set),
-        "backend": [out[d]["trainer"].config.env.backend for d in ("1", "4")],
+        "backend": [out[d]["trainer"].runtime.env_backend for d in ("1", "4")],
     }))
     """
 )

@@ -10,7 +10,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "exp
 
 import exploration  # noqa: E402
 
-from jaxdqn.plotting import read_csv  # noqa: E402
+from jaxdqn.analysis import read_curves  # noqa: E402
 
 TINY = ["--total-frames", "2000", "--learning-starts", "500", "--chunk-iterations", "500",
         "--eval-episodes", "1", "--checkpoint-every", "0"]  # fmt: skip
@@ -36,16 +36,16 @@ def test_three_runs_one_figure_and_reuse(tmp_path, capsys):
     assert configs[names[2]]["env"]["num_seeds"] == 2
     assert all(c["train"]["total_frames"] == 2000 for c in configs.values())
     assert out.png.is_file() and out.png == tmp_path / "fig.png"
-    rows = read_csv(tmp_path / "fig.csv")
+    rows = read_curves(tmp_path / "fig.csv")
     # The default Boltzmann run and the sweep's τ0=5 share a label, so both name their run.
-    assert {r["label"] for r in rows} == {
-        "ε-greedy (ε 1→0.01)",
-        "Boltzmann (τ 5→0.05) [exploration-cartpole-boltzmann]",
-        "Boltzmann (τ 1→0.05)",
-        "Boltzmann (τ 5→0.05) [exploration-cartpole-tau-sweep[tau0=5]]",
+    assert set(rows["label"]) == {
+        "epsilon (ε 1→0.01)",
+        "boltzmann (τ 5→0.05) [exploration-cartpole-boltzmann]",
+        "boltzmann (τ 1→0.05)",
+        "boltzmann (τ 5→0.05) [exploration-cartpole-tau-sweep[temperature=5]]",
     }
-    assert {r["panel"] for r in rows} == {"train", "eval"}
-    assert (tmp_path / "fig.md").read_text().count("| Boltzmann") == 3
+    assert set(rows["panel"]) == {"train", "eval"}
+    assert (tmp_path / "fig.md").read_text().count("| boltzmann") == 3
 
     # The same command again trains nothing: the finished runs are reused, the figure redrawn.
     capsys.readouterr()

@@ -1,29 +1,34 @@
-"""Forking: components registered by name outside the library, and docs/forking.md's example."""
+"""Forking: components registered by name outside the library, docs/forking.md's example, and
+the round trip of a forked run (trained by the fork's script; played, resumed and plotted by
+scripts that do not import it)."""
 
 import dataclasses
 import importlib.util
 import json
 import math
-import os
 import re
-import runpy
+import shutil
+import subprocess
 import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxdqn import agent, config, losses, networks, policies, presets
-from jaxdqn.logging import read_metrics
+from jaxdqn import agent, config, losses, networks, policies, presets, rundir
+from jaxdqn.metrics import read_metrics
 from jaxdqn.train import make_network, make_target_update
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EXAMPLE = os.path.join(ROOT, "examples", "expected_sarsa.py")
-DOC = os.path.join(ROOT, "docs", "forking.md")
-sys.path.insert(0, os.path.join(ROOT, "experiments"))
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "expected_sarsa.py"
+DOC = ROOT / "docs" / "forking.md"
+sys.path.insert(0, str(ROOT / "experiments"))
 
 import _cli  # noqa: E402
+import play  # noqa: E402
+import plot as plot_script  # noqa: E402
 
 REGISTRIES = {
     "network": networks.NETWORKS,
@@ -36,10 +41,10 @@ REGISTRIES = {
 @pytest.fixture
 def td_errors():
     """Running the example registers its loss in the library's TD_ERRORS: undo that after."""
-    saved = dict(losses.TD_ERRORS)
+    before = set(losses.TD_ERRORS)
     yield losses.TD_ERRORS
-    losses.TD_ERRORS.clear()
-    losses.TD_ERRORS.update(saved)
+    for name in set(losses.TD_ERRORS) - before:
+        del losses.TD_ERRORS[name]
 
 
 def load_example():
@@ -144,22 +149,97 @@ def test_expected_sarsa_td_error_by_hand(td_errors, monkeypatch):
     np.testing.assert_allclose(td, 2.5, rtol=1e-6)
 
 
-def test_example_trains_with_the_registered_loss(td_errors, tmp_path, monkeypatch):
-    argv = [
-        EXAMPLE, "--total-frames", "3000", "--learning-starts", "500",
-        "--chunk-iterations", "500", "--log-interval", "500",
-        "--eval-every", "0", "--eval-episodes", "1",
-        "--run-dir", str(tmp_path), "--run-name", "es", "--no-progress",
-    ]  # fmt: skip
-    monkeypatch.setattr(sys, "argv", argv)
-    runpy.run_path(EXAMPLE, run_name="__main__")
-    assert "expected_sarsa" in td_errors
-    saved = json.loads((tmp_path / "es" / "config.json").read_text())["config"]
-    assert (saved["agent"]["loss"], saved["agent"]["policy"]) == ("expected_sarsa", "boltzmann")
+# ----------------------------------------------------------------------------- the round trip
+
+TRAIN = [
+    "--total-frames", "3000", "--learning-starts", "500", "--chunk-iterations", "500",
+    "--log-interval", "500", "--eval-every", "0", "--eval-episodes", "1", "--no-progress",
+]  # fmt: skip
+
+
+def script(*args, cwd=ROOT):
+    """Runs a script as a user does; returns its stdout (it must exit 0)."""
+    done = subprocess.run([sys.executable, *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def forked_run(tmp_path_factory):
+    """`python examples/expected_sarsa.py`: a run of the forked loss, checkpointed at 3,000."""
+    runs = tmp_path_factory.mktemp("runs")
+    script(EXAMPLE, *TRAIN, "--run-dir", runs, "--run-name", "es")
+    return runs / "es"
+
+
+def copy_run(run, tmp_path):
+    shutil.copytree(run, tmp_path / run.name, ignore=shutil.ignore_patterns("LOCK"))
+    return tmp_path / run.name
+
+
+@pytest.mark.slow
+def test_example_trains_with_the_registered_loss(forked_run):
+    record = json.loads((forked_run / "config.json").read_text())
+    saved = record["config"]["agent"]
+    assert (saved["loss"], saved["policy"]) == ("expected_sarsa", "boltzmann")
+    # The run names the script that registered its loss (relative to the repository).
+    assert record["component_modules"] == {"loss": "examples/expected_sarsa.py"}
     losses_seen = [
         r["losses/td_loss"]
-        for r in read_metrics(tmp_path / "es")
+        for r in read_metrics(forked_run)
         if r["phase"] != "eval" and r.get("losses/td_loss") is not None
     ]
     assert len(losses_seen) == 5  # 2,500 learning steps, one record per 500
     assert all(math.isfinite(x) for x in losses_seen), losses_seen
+
+
+@pytest.mark.slow
+def test_play_plays_a_forked_run(forked_run, tmp_path):
+    # From another directory: the script is found from the repository, not the cwd.
+    out = script(ROOT / "experiments" / "play.py", "--run", forked_run, cwd=tmp_path)
+    lines = out.splitlines()
+    assert lines[0] == "CartPole-v1, seed 0, checkpoint at agent step 3000, ε=0.001", out
+    score = re.fullmatch(r"game 0: score (\d+)", lines[1])
+    assert score and 1 <= int(score[1]) <= 500, out
+    assert lines[2] == f"mean score over 1 game(s): {score[1]}"
+
+
+@pytest.mark.slow
+def test_resume_a_forked_run_from_a_script_that_does_not_register_it(forked_run, tmp_path):
+    run = copy_run(forked_run, tmp_path)
+    before = read_metrics(run)
+    script(ROOT / "experiments" / "cartpole.py", "--resume", run, "--total-frames", "4000",
+           "--no-progress")  # fmt: skip
+    record = json.loads((run / "config.json").read_text())
+    assert record["config"]["agent"]["loss"] == "expected_sarsa"
+    assert record["component_modules"] == {"loss": "examples/expected_sarsa.py"}  # still
+    after = read_metrics(run)
+    assert after[: len(before)] == before  # the checkpoint at 3,000 counted every record
+    assert [(r["step"], r["phase"]) for r in after[len(before) :]] == [
+        (3500, "learn"), (4000, "learn"), (4000, "eval")
+    ]  # fmt: skip
+
+
+def test_a_run_whose_module_is_gone_fails_with_a_clear_error(tmp_path, td_errors, capsys):
+    td_errors.pop("expected_sarsa", None)  # as in a new process
+    run = tmp_path / "es"
+    run.mkdir()
+    record = rundir.config_record(presets.cartpole())  # the rest of the run is not needed
+    record["config"]["agent"]["loss"] = "expected_sarsa"
+    record["component_modules"] = {"loss": "examples/gone_fork.py"}
+    (run / "config.json").write_text(json.dumps(record))
+    gone = ROOT / "examples" / "gone_fork.py"
+    message = (f"run {run} uses loss 'expected_sarsa', registered by examples/gone_fork.py: "
+               f"{gone} does not exist: restore it")  # fmt: skip
+    commands = {
+        "play": lambda: play.main(["--run", str(run)]),
+        "resume": lambda: _cli.parse("cartpole", "", ["--resume", str(run)]),
+        "plot": lambda: plot_script.main([str(run), "--out", str(tmp_path / "c.png")]),
+    }
+    for name, command in commands.items():
+        with pytest.raises(SystemExit) as exit_:
+            command()
+        assert exit_.value.code == 2, name
+        assert capsys.readouterr().err == f"error: {message}\n", name
+    assert "expected_sarsa" not in td_errors

@@ -95,7 +95,7 @@ def test_nature_preset_matches_the_paper():
     preset = config_module.nature()
     assert_matches(preset, expected)
     # Agent history length: the observation is a stack of the last 4 frames.
-    shape, _, _ = observation_spec(preset.env, "envpool")
+    shape, _, _ = observation_spec(preset.env)
     assert shape[0] == s["agent_history_length"]
     # Different on purpose (README, "Optimiser" / "Settings and their sources"): Adam instead of
     # RMSProp (lr 0.00025, momenta 0.95, min squared gradient 0.01), 40M frames instead of 50M.

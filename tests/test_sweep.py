@@ -10,7 +10,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "exp
 
 import sweep  # noqa: E402
 
-from jaxdqn.logging import read_metrics  # noqa: E402
+from jaxdqn.metrics import read_metrics  # noqa: E402
 
 TINY = ["--total-frames", "600", "--learning-starts", "400", "--chunk-iterations", "200",
         "--eval-episodes", "1", "--checkpoint-every", "0"]  # fmt: skip

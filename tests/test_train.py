@@ -16,8 +16,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "exp
 import assault  # noqa: E402
 import cartpole  # noqa: E402
 
-from jaxdqn.logging import read_metrics  # noqa: E402
 from jaxdqn.loop import mean_last  # noqa: E402
+from jaxdqn.metrics import read_metrics  # noqa: E402
 
 # Assault's raw rewards are multiples of 21 (one enemy ship); clipped rewards would be ±1 sums.
 ASSAULT_REWARD_UNIT = 21
@@ -191,6 +191,7 @@ def test_warmup_and_learning_chunk_compile_once(tmp_path):
     from jaxdqn.checkpoint import Checkpointer
     from jaxdqn.loop import train
     from jaxdqn.presets import cartpole
+    from jaxdqn.runtime import RuntimeOptions, resolve
 
     config = cartpole()
     config = dataclasses.replace(
@@ -198,8 +199,8 @@ def test_warmup_and_learning_chunk_compile_once(tmp_path):
         env=dataclasses.replace(config.env, envs_per_seed=2),
         replay=dataclasses.replace(config.replay, replay_capacity=5_000, batch_size=32),
         train=dataclasses.replace(
-            config.train, total_frames=10_400, learning_starts=10_000, chunk_iterations=50,
-            checkpoint_every=200, progress=False,
+            config.train, total_frames=10_400, learning_starts=10_000, checkpoint_every=200,
+            progress=False,
         ),
         eval=dataclasses.replace(config.eval, eval_every=0, eval_episodes=1,
                                  eval_max_episode_steps=50),
@@ -212,7 +213,11 @@ def test_warmup_and_learning_chunk_compile_once(tmp_path):
 
     monitoring.register_event_duration_secs_listener(listener)
     try:
-        out = train(config, checkpointer=Checkpointer(tmp_path))
+        out = train(
+            config,
+            resolve(config, RuntimeOptions(chunk_iterations=50)),
+            checkpointer=Checkpointer(tmp_path),
+        )
     finally:
         monitoring.unregister_event_duration_listener(listener)
     # 10,000 warm-up steps in pieces of 5,000 (2,500 vector steps), then 4 chunks of 100.
@@ -245,15 +250,20 @@ def test_assault_truncation_bootstraps_and_life_loss_does_not(assault_run):
     assert set(np.unique(discount[~first])) <= {0.0, np.float32(0.99)}
 
 
-def test_frame_budget_is_rounded_up_to_whole_chunks_and_said(tmp_path, capsys):
+def test_budget_is_whole_iterations_whatever_the_chunk_length(tmp_path, capsys):
+    """4 envs per seed, an update every 8 agent steps: an iteration is 2 env steps = 8 agent
+    steps. 1,702 frames with 500 of warm-up are 150.25 iterations → 151 → 1,708 steps, said at
+    the start; chunks of 100 iterations run as 100 + 51 (the budget never depends on the chunk
+    length, which is the runtime's)."""
     cartpole.main([
-        "--total-frames", "1700", "--learning-starts", "500", "--chunk-iterations", "500",
-        "--eval-episodes", "1", "--run-dir", str(tmp_path), "--run-name", "round",
-        "--no-progress",
+        "--total-frames", "1702", "--learning-starts", "500", "--envs-per-seed", "4",
+        "--train-freq", "8", "--chunk-iterations", "100", "--eval-episodes", "1",
+        "--run-dir", str(tmp_path), "--run-name", "round", "--no-progress",
     ])  # fmt: skip
     out = " ".join(capsys.readouterr().out.split())
-    assert "total_frames rounded up to whole chunks: 1700 → 2000 frames per seed" in out
-    assert max(r["step"] for r in read_metrics(tmp_path / "round")) == 2000
+    assert "total_frames rounded up to whole iterations: 1702 → 1708 frames per seed" in out
+    steps = sorted({r["step"] for r in read_metrics(tmp_path / "round")})
+    assert steps[-1] == 1708
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,11 +279,16 @@ def dopamine_linearly_decaying_epsilon(decay_period, step, warmup_steps, epsilon
 
 
 def _schedule(config, steps, seed_index=0):
+    """The configured policy's schedule for seed `seed_index`, eager and jitted."""
+    from jaxdqn.policies import POLICIES
     from jaxdqn.train import make_policy_schedule
 
-    schedule = make_policy_schedule(config)
-    values = schedule(jnp.asarray(steps, jnp.int32), jnp.int32(seed_index))
-    jitted = jax.jit(schedule)(jnp.asarray(steps, jnp.int32), jnp.int32(seed_index))
+    policy = POLICIES[config.agent.policy]
+    starts, _ = policy.parameters(config.agent, config.env.num_seeds)
+    schedule = make_policy_schedule(config, policy)
+    start = jnp.float32(starts[seed_index])
+    values = schedule(jnp.asarray(steps, jnp.int32), start)
+    jitted = jax.jit(schedule)(jnp.asarray(steps, jnp.int32), start)
     np.testing.assert_allclose(values, jitted, atol=2e-7)  # ulps: XLA may fuse differently
     return np.asarray(values, np.float64)
 

@@ -13,8 +13,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "exp
 import _cli  # noqa: E402
 import cartpole  # noqa: E402
 
-from jaxdqn.logging import read_metrics  # noqa: E402
 from jaxdqn.loop import mean_last  # noqa: E402
+from jaxdqn.metrics import read_metrics  # noqa: E402
 
 
 def test_temperature_list_sets_one_seed_per_schedule():

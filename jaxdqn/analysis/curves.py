@@ -10,11 +10,11 @@ Per run and per panel (training-episode score `charts/episodic_return`, evaluati
 3. the seeds on the union of their frames (a pivot), each seed linearly interpolated inside
    its own first..last frame and left NaN outside (pandas `interpolate(method="index",
    limit_area="inside")`), so a point averages only the seeds that cover it;
-4. the mean over seeds and its 95% percentile-bootstrap band (`stats.bootstrap_ci`: the draws
-   of seaborn's `errorbar=("ci", 95)` with `seed=0`, 10,000 resamples).
+4. the mean over seeds and its 95% percentile-bootstrap band (`stats.bootstrap_ci`, 10,000
+   resamples, `seed=0`, the seeds in seed order).
 
-The figure is drawn by seaborn on a bare `matplotlib.figure.Figure` (Agg canvas), so drawing
-never changes the pyplot backend of the caller.
+The figure is drawn with seaborn on a bare `matplotlib.figure.Figure` (Agg canvas), so
+drawing never changes the pyplot backend of the caller; its band is the one in the CSV.
 """
 
 from __future__ import annotations
@@ -142,23 +142,20 @@ def read_curves(path: str | os.PathLike) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
-def _draw_panel(ax, curves: Sequence[Curve], colours: dict, reps: int) -> None:
+def _draw_panel(ax, curves: Sequence[Curve], colours: dict) -> None:
+    """Each seed thin, the band of `curve.band` (the numbers of the CSV), the mean thick."""
     import seaborn as sns
 
     for c in curves:
-        long = c.values.stack().dropna().rename("score").reset_index()  # [x, seed, score]
-        kwargs = {"data": long, "x": c.x, "y": "score", "color": colours[(c.run, c.label)],
-                  "ax": ax, "marker": "o" if c.panel == "eval" else None}  # fmt: skip
-        sns.lineplot(units="seed", estimator=None, lw=0.6, alpha=0.35, ms=2, **kwargs)
-        seeds = c.values.shape[1]
-        sns.lineplot(
-            errorbar=functools.partial(bootstrap_ci, reps=reps),
-            err_kws={"alpha": 0.2, "lw": 0},
-            lw=2,
-            ms=4,
-            label=f"{c.label}, {seeds} seed{'s' if seeds != 1 else ''}",
-            **kwargs,
-        )
+        colour, marker = colours[(c.run, c.label)], "o" if c.panel == "eval" else None
+        seeds = c.values.stack().dropna().rename("score").reset_index()  # [x, seed, score]
+        sns.lineplot(data=seeds, x=c.x, y="score", units="seed", estimator=None, color=colour,
+                     lw=0.6, alpha=0.35, marker=marker, ms=2, ax=ax)  # fmt: skip
+        ax.fill_between(c.band.index, c.band["ci_low"], c.band["ci_high"], color=colour,
+                        alpha=0.2, lw=0)  # fmt: skip
+        n = c.values.shape[1]
+        sns.lineplot(data=c.band, x=c.x, y="mean", color=colour, lw=2, marker=marker, ms=4,
+                     label=f"{c.label}, {n} seed{'s' if n != 1 else ''}", ax=ax)  # fmt: skip
 
 
 def plot_curves(
@@ -167,7 +164,6 @@ def plot_curves(
     smooth: int = 1,
     title: str | None = None,
     note: str | None = None,
-    reps: int = CURVE_RESAMPLES,
 ) -> Path:
     """Draws score against frames (or hours): per run the mean over seeds (thick), its 95%
     bootstrap band, and each seed (thin); one panel per kind of score present."""
@@ -182,7 +178,7 @@ def plot_curves(
     colours = {run: f"C{i % 10}" for i, run in enumerate(runs)}
     x_name = curves[0].x if curves else "frames"
     for ax, panel in zip(axes, panels, strict=True):
-        _draw_panel(ax, [c for c in curves if c.panel == panel], colours, reps)
+        _draw_panel(ax, [c for c in curves if c.panel == panel], colours)
         if panel == "train":
             smoothing = f", moving average of {smooth} records" if smooth > 1 else ""
             ax.set_title(f"training episodes{smoothing}", fontsize=10)

@@ -29,9 +29,11 @@ def plot_runs(
     hours: bool = False,
     reps: int = CURVE_RESAMPLES,
     aggregate_reps: int = AGGREGATE_RESAMPLES,
+    command: str | None = None,
 ) -> Outputs:
-    """Figure `out` (PNG), the plotted series `out.csv`, and a table `out.md`: IQM and mean
-    of human-normalised scores when evaluation records carry them, else final scores."""
+    """Figure `out` (PNG), the plotted series `out.csv`, and a page `out.md`: the figure, a
+    table (IQM and mean of human-normalised scores when evaluation records carry them, else
+    final scores; `Outputs.table`) and, if given, the `command` that made them."""
     runs = [part for d in run_dirs for part in split_run(load_run(d))]
     labels = run_labels(runs)
     x = "hours" if hours else "frames"
@@ -46,7 +48,7 @@ def plot_runs(
     envs = sorted({run.env_id or "?" for run in runs})
     title = f"{', '.join(envs)}: mean over seeds, 95% bootstrap CI over seeds"
     note = None if curves else "no finished games yet"
-    png = plot_curves(curves, out, smooth=smooth, title=title, note=note, reps=reps)
+    png = plot_curves(curves, out, smooth=smooth, title=title, note=note)
     csv = write_curves_csv(curves, out.with_suffix(".csv"))
     rows = aggregate_rows(runs, labels, reps=aggregate_reps)
     if len(rows):
@@ -54,7 +56,10 @@ def plot_runs(
     else:
         table = markdown_table(final_score_rows(runs, labels, smooth, reps), "final", smooth)
     md = out.with_suffix(".md")
-    md.write_text(table, encoding="utf-8")
+    page = f"![{title}]({png.name})\n\n{table}"
+    if command:
+        page += f"\n```bash\n{command}\n```\n"
+    md.write_text(page, encoding="utf-8")
     return Outputs(png=png, csv=csv, markdown=md, table=table)
 
 

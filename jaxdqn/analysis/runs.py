@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jaxdqn.logging import read_records
+from jaxdqn.metrics import read_records
 
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.json"
@@ -149,20 +149,19 @@ def run_label(run: Run) -> str:
 
 
 def split_run(run: Run) -> list[Run]:
-    """One Run per group of seeds that logged the same parameter values (a sweep of start
-    values vmapped as seeds), in order of their first seed; a run whose seeds all followed
-    one schedule as itself."""
+    """One Run per group of seeds that logged the same parameter values at the steps all
+    seeds logged (a sweep of start values vmapped as seeds), in order of their first seed; a
+    run whose seeds all followed one schedule as itself."""
     name = exploration_parameter(run)
     if name is None:
         return [run]
-    column = f"charts/{name}"
-    trajectories = (
-        run.records.dropna(subset=[column])
-        .sort_values("step")
-        .groupby("seed")[column]
-        .agg(lambda s: tuple(np.round(s.to_numpy(), 12)))
-    )
-    groups = list(trajectories.groupby(trajectories, sort=False).groups.values())
+    logged = run.records.dropna(subset=[f"charts/{name}"])
+    logged = logged.drop_duplicates(["step", "seed"], keep="last")
+    shared = logged.pivot(index="step", columns="seed", values=f"charts/{name}").dropna()
+    if shared.empty:
+        return [run]
+    by_values = pd.Series({s: tuple(np.round(shared[s].to_numpy(), 12)) for s in shared})
+    groups = list(by_values.groupby(by_values, sort=False).groups.values())
     if len(groups) < 2:
         return [run]
     parts = []

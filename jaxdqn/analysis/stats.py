@@ -4,8 +4,9 @@ Two bootstraps, both percentile intervals:
 
 - `bootstrap_ci`: of the mean of one set of values (the seeds of a run at one point of a
   curve). Its draws are those of seaborn's `errorbar=("ci", level)` with an integer `seed`
-  (`numpy.random.default_rng(seed)`, resample k is the k-th `integers(0, n, n)`), so the band
-  seaborn would draw and the numbers this module writes are the same (tests/test_analysis.py).
+  (`numpy.random.default_rng(seed)`, resample k is the k-th `integers(0, n, n)`): given the
+  values in the order seaborn holds them (sorted by value within an x) the two intervals are
+  equal (tests/test_analysis.py). Curves pass the seeds in seed order.
 - `stratified_bootstrap_ci`: of an aggregate over games (IQM, median or mean of
   human-normalised scores), the runs of each game resampled within that game, as `rliable`'s
   `StratifiedBootstrap`.
