@@ -20,7 +20,6 @@ Appends JSON records to benchmarks/results.jsonl. Run by hand, never by CI.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
 import json
 import os
@@ -42,6 +41,7 @@ from jaxdqn.losses import double_q_learning  # noqa: E402
 from jaxdqn.networks import SharedDuelingQNetwork, dueling_head  # noqa: E402
 from jaxdqn.presets import drq_eps  # noqa: E402
 from jaxdqn.replay import Transition  # noqa: E402
+from jaxdqn.runtime import RuntimeOptions, resolve  # noqa: E402
 from jaxdqn.train import make_optimizer, make_train  # noqa: E402
 
 
@@ -185,19 +185,17 @@ def chunk_rates(seconds: float, iterations: list[int]) -> list[dict]:
     rows = []
     for n in iterations:
         base = drq_eps()
-        config = dataclasses.replace(
-            base, train=dataclasses.replace(base.train, chunk_iterations=n, unroll=n)
-        )
-        trainer = make_train(config)
+        config = base
+        trainer = make_train(config, resolve(config, RuntimeOptions(chunk_iterations=n, unroll=n)))
         state = trainer.init()
         state, _ = trainer.warmup(state, config.warmup_env_steps)
         for _ in range(2):  # compile, then one more
-            state, _ = trainer.run(state)
+            state, _ = trainer.run(state, n)
             jax.block_until_ready(state.obs)
         box = [state]
 
-        def chunk(box=box, trainer=trainer):
-            box[0], _ = trainer.run(box[0])
+        def chunk(box=box, trainer=trainer, n=n):
+            box[0], _ = trainer.run(box[0], n)
             jax.block_until_ready(box[0].obs)
 
         rate, cpu = timed(chunk, seconds)

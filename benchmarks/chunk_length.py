@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax  # noqa: E402
 
 from jaxdqn.presets import nature  # noqa: E402
+from jaxdqn.runtime import RuntimeOptions, resolve  # noqa: E402
 from jaxdqn.train import make_train  # noqa: E402
 
 
@@ -39,20 +40,19 @@ def main() -> None:
             base,
             env=dataclasses.replace(base.env, env_backend=backend, num_seeds=args.num_seeds),
             replay=dataclasses.replace(base.replay, replay_capacity=100_000),
-            train=dataclasses.replace(base.train, learning_starts=1_000,
-                                      chunk_iterations=iterations, progress=False),
+            train=dataclasses.replace(base.train, learning_starts=1_000, progress=False),
         )  # fmt: skip
-        trainer = make_train(config)
+        trainer = make_train(config, resolve(config, RuntimeOptions(chunk_iterations=iterations)))
         state = trainer.init()
         state, _ = trainer.warmup(state, config.warmup_env_steps)
         jax.block_until_ready(state.obs)
         start = time.perf_counter()
-        state, _ = trainer.run(state)
+        state, _ = trainer.run(state, iterations)
         jax.block_until_ready(state.obs)
         compile_s = time.perf_counter() - start
         chunks, start = 0, time.perf_counter()
         while time.perf_counter() - start < args.seconds:
-            state, _ = trainer.run(state)
+            state, _ = trainer.run(state, iterations)
             jax.block_until_ready(state.obs)
             chunks += 1
         rate = chunks * iterations * config.agent_steps_per_iteration * args.num_seeds

@@ -32,6 +32,7 @@ import jax  # noqa: E402
 
 from benchmarks.train_sps import RESULTS, commit  # noqa: E402
 from jaxdqn.presets import PRESETS  # noqa: E402
+from jaxdqn.runtime import resolve  # noqa: E402
 from jaxdqn.train import make_train  # noqa: E402
 
 # What each op kind is in this program (read from the compiled chunk's HLO, `--hlo`).
@@ -66,19 +67,21 @@ def main() -> None:
             base.train, learning_starts=min(base.train.learning_starts, 1_600), progress=False
         ),
     )
-    trainer = make_train(config)
+    runtime = resolve(config)
+    trainer = make_train(config, runtime)
+    n = runtime.chunk_iterations
     state = trainer.init()
     state, _ = trainer.warmup(state, config.warmup_env_steps)
-    state, _ = trainer.run(state)  # compile
+    state, _ = trainer.run(state, n)  # compile
     jax.block_until_ready(state.obs)
     if args.hlo:
         with open(args.hlo, "w") as f:
-            f.write(trainer.run.lower(state).compile().as_text())
+            f.write(trainer.run.lower(state, n).compile().as_text())
     trace_dir = tempfile.mkdtemp(prefix="jaxdqn-profile-")
     start = time.perf_counter()
     with jax.profiler.trace(trace_dir, create_perfetto_trace=True):
         for _ in range(args.chunks):
-            state, _ = trainer.run(state)
+            state, _ = trainer.run(state, n)
             jax.block_until_ready(state.obs)
     wall = time.perf_counter() - start
     (path,) = glob.glob(f"{trace_dir}/**/perfetto_trace.json.gz", recursive=True)
@@ -99,7 +102,7 @@ def main() -> None:
         by_kind[kind] += e["dur"] / 1e6
         count[kind] += 1
     total = sum(by_kind.values())
-    steps = args.chunks * config.agent_steps_per_iteration * config.chunk_iterations
+    steps = args.chunks * config.agent_steps_per_iteration * n
     print(f"{args.chunks} chunks, {steps} agent steps, {wall:.2f} s wall "
           f"({steps / wall:.0f} agent steps/s while tracing); op time {total:.2f} s "
           f"on XLA's threads")  # fmt: skip

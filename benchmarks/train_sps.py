@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax  # noqa: E402
 
 from jaxdqn.presets import cartpole, nature  # noqa: E402
+from jaxdqn.runtime import resolve  # noqa: E402
 from jaxdqn.train import make_train  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results.jsonl")
@@ -55,35 +56,37 @@ def measure(
         replay=replay,
         train=dataclasses.replace(base.train, learning_starts=learning_starts, progress=False),
     )
-    trainer = make_train(config)
+    runtime = resolve(config)
+    trainer = make_train(config, runtime)
     state = trainer.init()
+    n = runtime.chunk_iterations
     t0 = time.perf_counter()
     state, _ = trainer.warmup(state, config.warmup_env_steps)
     jax.block_until_ready(state.obs)
     warmup_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    state, _ = trainer.run(state)
+    state, _ = trainer.run(state, n)
     jax.block_until_ready(state.obs)
     first_chunk_s = time.perf_counter() - t0
-    per_chunk = config.agent_steps_per_iteration * config.chunk_iterations
+    per_chunk = config.agent_steps_per_iteration * n
     chunks, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
-        state, metrics = trainer.run(state)
+        state, metrics = trainer.run(state, n)
         jax.block_until_ready(state.obs)
         chunks += 1
     elapsed = time.perf_counter() - t0
     steps = chunks * per_chunk * num_seeds
-    updates = chunks * config.chunk_iterations * config.updates_per_iteration * num_seeds
+    updates = chunks * n * config.updates_per_iteration * num_seeds
     return {
         "benchmark": "train_sps",
         "env": config.env.env_id,
-        "env_backend": config.env.backend,
+        "env_backend": runtime.env_backend,
         "num_seeds": num_seeds,
         "envs_per_seed": config.env.envs_per_seed,
         "batch_size": config.replay.batch_size,
         "replay_capacity": config.replay.replay_capacity,
-        "chunk_iterations": config.chunk_iterations,
-        "unroll": config.unroll,
+        "chunk_iterations": n,
+        "unroll": runtime.unroll,
         "agent_steps_per_s": steps / elapsed,
         "agent_steps_per_s_per_seed": steps / elapsed / num_seeds,
         "frames_per_s": steps * config.env.frame_skip / elapsed,

@@ -17,6 +17,7 @@ from jaxdqn import distributed
 from jaxdqn.config import EnvConfig
 from jaxdqn.metrics import read_metrics
 from jaxdqn.presets import cartpole
+from jaxdqn.runtime import resolve
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMING_FIELDS = ("time", "charts/SPS", "eval/seconds")
@@ -45,7 +46,9 @@ def test_seeds_must_split_evenly_over_devices():
                           replay=config.replay, agent=config.agent, train=config.train)  # fmt: skip
     if jax.local_device_count() < 8:
         with pytest.raises(ValueError, match="devices=8 is invalid: this process has"):
-            distributed.check_devices(config)
+            distributed.check_devices(config, 8)
+        with pytest.raises(ValueError, match="devices=8 is invalid: this process has"):
+            resolve(config)  # the runtime checks the machine
 
 
 SHARDED = textwrap.dedent(

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from jaxdqn import logging as logging_facade
-from jaxdqn.config import cartpole
 from jaxdqn.metrics import MetricsWriter, clean, keep_records, read_metrics, read_records
+from jaxdqn.presets import cartpole
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED_RUNS = sorted(
@@ -254,13 +254,3 @@ def test_full_disk_while_logging_names_metrics_file(tmp_path):
     path = tmp_path / "metrics.jsonl"
     assert str(exc.value).startswith(f"[Errno 28] cannot write {path}: No space left on device")
     logger.finish()  # no second error on the way out
-
-
-def test_facade_reexports_the_moved_names():
-    from jaxdqn import metrics, rundir
-
-    for name in ("RunLock", "RunLockedError", "lock_run_dir", "make_run_dir", "versions",
-                 "write_error", "default_run_name", "METRICS_FILE", "CONFIG_FILE"):  # fmt: skip
-        assert getattr(logging_facade, name) is getattr(rundir, name)
-    for name in ("read_records", "read_metrics"):
-        assert getattr(logging_facade, name) is getattr(metrics, name)

@@ -219,8 +219,33 @@ def test_unbatched_sampling_shapes():
 
 
 def test_policy_registry():
-    assert POLICIES["epsilon"] == (epsilon_greedy, epsilon_greedy_probs)
-    assert POLICIES["boltzmann"] == (boltzmann, boltzmann_probs)
+    """Each policy brings its sampler, probabilities, logged name and schedule ends."""
+    from jaxdqn.config import AgentConfig
+
+    eps, tau = POLICIES["epsilon"], POLICIES["boltzmann"]
+    assert (eps.sample, eps.probs, eps.parameter_name) == (epsilon_greedy, epsilon_greedy_probs,
+                                                           "epsilon")  # fmt: skip
+    assert (tau.sample, tau.probs, tau.parameter_name) == (boltzmann, boltzmann_probs,
+                                                           "temperature")  # fmt: skip
+    agent = AgentConfig(epsilon_start=0.9, epsilon_end=0.05, temperature_start=(1.0, 5.0),
+                        temperature_end=0.1)  # fmt: skip
+    starts, end = eps.parameters(agent, 2)
+    np.testing.assert_array_equal(starts, [0.9, 0.9])
+    assert end == 0.05
+    starts, end = tau.parameters(agent, 2)
+    np.testing.assert_array_equal(starts, [1.0, 5.0])  # one per seed: a τ sweep
+    assert end == 0.1
+    starts, _ = tau.parameters(AgentConfig(temperature_start=(3.0,)), 4)
+    np.testing.assert_array_equal(starts, [3.0] * 4)  # one value for every seed
+
+
+def test_linear_schedule_hand_worked():
+    """start until `delay`, then linear to end over decay_steps, then flat."""
+    from jaxdqn.policies import linear_schedule
+
+    steps = jnp.array([0, 100, 150, 200, 300, 1_000])
+    got = linear_schedule(jnp.float32(1.0), 0.1, steps, decay_steps=200, delay=100)
+    np.testing.assert_allclose(got, [1.0, 1.0, 1.0 - 0.9 * 0.25, 0.55, 0.1, 0.1], rtol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,7 +254,7 @@ def test_policy_registry():
 
 @pytest.mark.parametrize("name", ["epsilon", "boltzmann"])
 def test_traced_parameter_does_not_retrace(name):
-    sample_fn, probs_fn = POLICIES[name]
+    sample_fn, probs_fn = POLICIES[name].sample, POLICIES[name].probs
     traces = []
 
     @jax.jit

@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from jaxdqn import losses, registry
-from jaxdqn.config import cartpole
+from jaxdqn.presets import cartpole
 from jaxdqn.registry import (
     ComponentModuleError,
     Registry,

@@ -18,14 +18,15 @@ import pytest
 
 from jaxdqn import rundir
 from jaxdqn.checkpoint import load_run_config
-from jaxdqn.config import cartpole, config_from_dict
+from jaxdqn.config import config_from_dict
+from jaxdqn.loop import run_experiment
+from jaxdqn.presets import cartpole
 from jaxdqn.registry import component_registries
 from jaxdqn.rundir import RunLockedError, lock_run_dir
-from jaxdqn.train import run_experiment
 
 ROOT = Path(__file__).resolve().parent.parent
 # The module itself (the package re-exports a function named `train`).
-train_module = importlib.import_module("jaxdqn.train")
+train_module = importlib.import_module("jaxdqn.loop")
 COMMITTED_RUNS = sorted(
     p.parent for p in [*ROOT.glob("results/**/config.json"), *ROOT.glob("docs/runs/*/config.json")]
 )
