@@ -382,6 +382,11 @@ def start_notes(run: Run, logger, replay_bytes: int, rss_before: int, resumed: b
         f"{available / 2**30:.1f} GiB available in {where}"
         + (f" (process 0 of {jax.process_count()})" if jax.process_count() > 1 else "")
     )
+    runtime = run.runtime
+    if runtime.num_devices > 1 or runtime.num_processes > 1:
+        logger.note(f"seeds sharded: {run.run_config.env.num_seeds} seed(s) over "
+                    f"{runtime.num_processes} process(es) × {runtime.num_devices} device(s) "
+                    f"({runtime.platform}), env backend {runtime.env_backend}")  # fmt: skip
     if run.runtime.platform == "cpu" and rss_before:
         logger.note(
             f"expected process memory: {(rss_before + replay_bytes) / 2**30:.2f} GiB "

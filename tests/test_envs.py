@@ -124,7 +124,7 @@ def test_action_ignored_after_life_loss():
     for _ in range(MAX_STEPS - 1):
         action = rng.integers(0, 7, 1).astype(np.int32)
         oa, _, term_a, trunc_a, _ = a.step(action)
-        ob, _, _, _ = b.step(action)
+        ob, _, _, _, _ = b.step(action)
         assert np.array_equal(oa, ob)
         if term_a[0] or trunc_a[0]:
             oa, *_ = a.step(np.array([1], np.int32))  # FIRE

@@ -54,7 +54,7 @@ def test_temperature_sweep_runs_as_seeds(tmp_path):
         assert r["charts/temperature"] == pytest.approx(expected, rel=1e-5), r
     with open(tmp_path / "sweep" / "curves.csv") as f:
         labels = {row["label"] for row in csv.DictReader(f)}
-    assert labels == {f"Boltzmann (τ {t:g}→{end:g})" for t in starts}
+    assert labels == {f"boltzmann (τ {t:g}→{end:g})" for t in starts}
     saved = json.loads((tmp_path / "sweep" / "config.json").read_text())
     assert saved["config"]["agent"]["temperature_start"] == list(starts)
 
