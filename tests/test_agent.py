@@ -46,6 +46,7 @@ def batch(size: int) -> Transition:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jit", [False, True])
 def test_act_and_update_accept_the_right_shapes(jit):
     agent, state, obs = build(NUM_ACTIONS)
@@ -56,6 +57,7 @@ def test_act_and_update_accept_the_right_shapes(jit):
     assert metrics["loss"].shape == ()
 
 
+@pytest.mark.slow
 def test_wrong_number_of_q_values_or_batch_size_fails():
     agent, state, obs = build(NUM_ACTIONS + 1)  # the network disagrees with the env
     with pytest.raises(AssertionError, match="shape"):
@@ -103,6 +105,7 @@ def assert_trees_close(a, b, rtol=1e-6, atol=1e-7):
     jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=rtol, atol=atol), a, b)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("td_error", ["q", "double_q"])
 def test_target_is_online_matches_a_synced_target_network(td_error):
     """Hard sync every update: three updates with target_is_online give the params, target
@@ -126,6 +129,7 @@ def test_target_is_online_matches_a_synced_target_network(td_error):
     assert not np.allclose(kernel(a), kernel(state))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("td_error", ["q", "double_q"])
 def test_target_is_online_ignores_the_target_params(td_error):
     """Guard for the test above: with target params that differ from the online params (which
@@ -154,6 +158,7 @@ def noise_augment(key, obs):
     return obs + jax.random.uniform(key, obs.shape)
 
 
+@pytest.mark.slow
 def test_augment_is_not_used_when_acting():
     calls = []
     recording = lambda key, obs: calls.append((key, obs)) or noise_augment(key, obs)
@@ -170,6 +175,7 @@ def test_augment_is_not_used_when_acting():
     assert calls == []
 
 
+@pytest.mark.slow
 def test_augment_applies_to_s_tm1_and_s_t_with_independent_keys():
     """update(state, batch) with augment f is update without augmentation on the batch
     (f(k1, s_tm1), f(k2, s_t)) where key, k1, k2 = split(state.key, 3); the state leaves with
@@ -227,6 +233,7 @@ def seed_slice(tree, seed: int):
     return jax.tree.map(lambda x: x[seed], tree)
 
 
+@pytest.mark.slow
 def test_drq_update_under_jit_and_vmap_over_seeds():
     """AUGMENTATIONS["drq"] on uint8 frames: jit of one seed's update equals the eager update,
     and vmap over 2 seeds equals a loop over them; the seeds' keys give different

@@ -16,6 +16,8 @@ sys.path.insert(0, str(ROOT / "experiments"))
 
 import atari100k  # noqa: E402
 
+pytestmark = pytest.mark.slow  # end-to-end: runs training or real envs (the full suite)
+
 
 def test_unknown_game_lists_the_26_and_suggests(capsys):
     with pytest.raises(SystemExit) as err:

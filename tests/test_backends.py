@@ -16,6 +16,8 @@ from jaxdqn.backends import ale_game, make_host_env  # noqa: E402
 from jaxdqn.config import EnvConfig  # noqa: E402
 from jaxdqn.metrics import read_metrics  # noqa: E402
 
+pytestmark = pytest.mark.slow  # end-to-end: runs training or real envs (the full suite)
+
 ASSAULT_REWARD_UNIT = 21
 TIMING_FIELDS = ("time", "charts/SPS", "eval/seconds")
 

@@ -27,6 +27,8 @@ from jaxdqn.presets import cartpole as cartpole_preset  # noqa: E402
 from jaxdqn.runtime import resolve  # noqa: E402
 from jaxdqn.train import make_train  # noqa: E402
 
+pytestmark = pytest.mark.slow  # end-to-end: runs training or real envs (the full suite)
+
 N = 3_000  # agent steps per half
 COMMON = [
     "--num-seeds", "2", "--learning-starts", "500", "--chunk-iterations", "250",

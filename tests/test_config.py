@@ -126,6 +126,7 @@ PLAIN_DATA = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_config_builds_without_env_libraries_or_devices():
     """Building every preset and its budget imports no env library and initialises no JAX
     backend: the same flags give the same run on any machine."""
@@ -161,6 +162,7 @@ UNDER_O = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_validation_holds_under_python_O():
     """`python -O` strips `assert`: validation must raise ValueError all the same."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -19,6 +19,8 @@ from jaxdqn.metrics import read_metrics
 from jaxdqn.presets import cartpole
 from jaxdqn.runtime import resolve
 
+pytestmark = pytest.mark.slow  # end-to-end: runs training or real envs (the full suite)
+
 ROOT = Path(__file__).resolve().parents[1]
 TIMING_FIELDS = ("time", "charts/SPS", "eval/seconds")
 SHORT = ["--total-frames", "600", "--learning-starts", "400", "--chunk-iterations", "200",

@@ -11,6 +11,8 @@ import pytest
 from jaxdqn import envs
 from jaxdqn.config import EnvConfig
 
+pytestmark = pytest.mark.slow  # end-to-end: runs training or real envs (the full suite)
+
 MAX_STEPS = 400  # short games: truncations and real game ends both happen within ~1,500 steps
 
 

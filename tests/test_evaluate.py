@@ -18,6 +18,8 @@ from jaxdqn.presets import cleanrl, dopamine, nature
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "experiments"))
 import _cli  # noqa: E402
 
+pytestmark = pytest.mark.slow  # end-to-end: runs training or real envs (the full suite)
+
 
 def test_human_normalized_hand_worked():
     # Default table (the 57-game one of the Atari 100k literature): Assault random 222.4, human

@@ -12,6 +12,8 @@ import exploration  # noqa: E402
 
 from jaxdqn.analysis import read_curves  # noqa: E402
 
+pytestmark = pytest.mark.slow  # end-to-end: runs training or real envs (the full suite)
+
 TINY = ["--total-frames", "2000", "--learning-starts", "500", "--chunk-iterations", "500",
         "--eval-episodes", "1", "--checkpoint-every", "0"]  # fmt: skip
 

@@ -122,6 +122,7 @@ def test_doc_shows_the_example_verbatim():
         assert blocks == [f.read()]
 
 
+@pytest.mark.slow
 def test_expected_sarsa_td_error_by_hand(td_errors, monkeypatch):
     example = load_example()
     assert td_errors["expected_sarsa"] is example.expected_sarsa

@@ -63,6 +63,7 @@ def random_frames(seed, batch):
     return np.random.default_rng(seed).integers(0, 256, (batch,) + OBS_SHAPE, dtype=np.uint8)
 
 
+@pytest.mark.slow
 def test_nature_output_shape_and_dtype(nature):
     net, params = nature
     q = net.apply(params, jnp.asarray(random_frames(0, 3)))
@@ -96,6 +97,7 @@ def test_nature_parameter_count():
     assert p["Dense_1"]["kernel"].shape == (512, 7)
 
 
+@pytest.mark.slow
 def test_nature_matches_numpy_forward(nature):
     net, params = nature
     obs = random_frames(2, 2)
@@ -149,6 +151,7 @@ def test_nature_batch_rows_are_independent(nature):
     np.testing.assert_allclose(q[1:2], net.apply(params, obs[1:2]), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_nature_extra_leading_axes(nature):
     # [seeds, envs, 4, 84, 84] → [seeds, envs, A], the same values as the flattened batch.
     net, params = nature
@@ -167,6 +170,7 @@ def test_nature_jit_matches_eager(nature):
     )
 
 
+@pytest.mark.slow
 def test_mlp_shapes_and_parameter_count():
     net = MLPQNetwork(num_actions=3, hidden=(16, 8))
     params = net.init(jax.random.key(0), jnp.zeros((1, 4)))
@@ -178,6 +182,7 @@ def test_mlp_shapes_and_parameter_count():
     assert net.apply(params, jnp.ones((2, 5, 4))).shape == (2, 5, 3)
 
 
+@pytest.mark.slow
 def test_mlp_matches_numpy_forward_and_jit():
     net = MLPQNetwork(num_actions=3, hidden=(16, 8))
     params = net.init(jax.random.key(1), jnp.zeros((1, 4)))
@@ -208,6 +213,7 @@ def test_dueling_head_hand_worked():
     np.testing.assert_allclose(np.asarray(q2), np.asarray(q))
 
 
+@pytest.mark.slow
 def test_dueling_network_streams():
     from jaxdqn.networks import DuelingQNetwork
 
@@ -309,6 +315,7 @@ def test_shared_dueling_param_shapes(padding, features):
     assert p["value"]["kernel"].shape == (512, 1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("padding", ["VALID", "SAME"])
 def test_shared_dueling_matches_numpy_forward(padding):
     from jaxdqn.networks import SharedDuelingQNetwork
@@ -323,6 +330,7 @@ def test_shared_dueling_matches_numpy_forward(padding):
     np.testing.assert_allclose(q, expected, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_shared_dueling_is_xavier_uniform():
     """Every kernel ~ U(±sqrt(6 / (fan_in + fan_out))), variance 2 / (fan_in + fan_out), with
     a conv's fans counting its receptive field (flax, as Dopamine's FullRainbowNetwork); flax's
@@ -367,6 +375,7 @@ class PreDrQNatureQNetwork(nn.Module):
         return nn.Dense(self.num_actions)(x)
 
 
+@pytest.mark.slow
 def test_nature_default_keeps_its_checkpoint_layout():
     """The default NatureQNetwork (VALID) initialises the same tree — names Conv_0..2,
     Dense_0..1, shapes and values — as before conv_padding, and computes the same Q-values."""

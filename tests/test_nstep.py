@@ -52,6 +52,7 @@ def add_rows(replay, rows):
     return state
 
 
+@pytest.mark.slow
 def test_hand_worked_three_step_returns():
     g = 0.9
     rows = [
@@ -85,6 +86,7 @@ def test_hand_worked_three_step_returns():
     assert stats.chisquare(list(seen.values())).pvalue > 1e-3
 
 
+@pytest.mark.slow
 def test_one_step_is_unchanged_by_the_n_step_code_path():
     rows = [(0, 0, 0.0, 0.0, True)] + [(t, t % 3, float(t), 0.5, False) for t in range(1, 8)]
     one = make_replay(20, 1, (1,), jnp.float32, n_step=1)
@@ -114,6 +116,7 @@ def reference_n_step(columns, n):
     return held
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [2, 5])
 def test_random_sequences_match_brute_force(n):
     rng = np.random.default_rng(n)

@@ -14,6 +14,8 @@ sys.path.insert(0, str(ROOT / "experiments"))
 import assault  # noqa: E402
 import play  # noqa: E402
 
+pytestmark = pytest.mark.slow  # end-to-end: runs training or real envs (the full suite)
+
 
 @pytest.fixture(scope="module")
 def tiny_assault_run(tmp_path_factory):

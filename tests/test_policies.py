@@ -83,6 +83,7 @@ def test_greedy_ties_batched():
 # ε-greedy
 
 
+@pytest.mark.slow
 def test_epsilon_zero_is_greedy():
     q = jax.random.normal(jax.random.key(0), (5_000, 6))
     actions = epsilon_greedy(jax.random.key(1), q, jnp.float32(0.0))

@@ -134,6 +134,7 @@ def fill(replay, reference, rng, steps, first_prob, obs_shape, dtype, add=None, 
         (12, 2, (2, 5, 5), np.uint8),  # Atari-like frames
     ],
 )
+@pytest.mark.slow
 def test_random_sequences_match_reference(capacity, num_envs, obs_shape, dtype):
     # max_draws is raised from the default 32 because these buffers are tiny: with as few as one
     # valid transition among 9 candidates, the last-resort fallback (all max_draws candidates of
@@ -209,6 +210,7 @@ def test_can_sample_counts_row_pairs():
 # (b) with the default max_draws, in the regime it is designed for
 
 
+@pytest.mark.slow
 def test_default_max_draws_realistic_episode_starts():
     replay = make_replay(capacity=128, num_envs=4, obs_shape=(3,), obs_dtype=np.float32)
     reference = ReferenceReplay(128, 4)
@@ -231,6 +233,7 @@ def one_valid_of_four():
     return replay, state
 
 
+@pytest.mark.slow
 def test_fallback_never_straddles_a_reset():
     # 3 of 4 candidates are episode starts, so with max_draws=2 about 0.75**2 ≈ 56% of the batch
     # elements exhaust their draws and take the fallback: the column's newest valid transition,
@@ -257,6 +260,7 @@ def test_fallback_never_straddles_a_reset():
 # (d) uniform over the valid transitions
 
 
+@pytest.mark.slow
 def test_sampling_is_uniform_over_valid_transitions():
     capacity, num_envs = 60, 3  # 20 transitions per column, ≈ 48 valid at first_prob 0.2
     replay = make_replay(capacity, num_envs, (3,), obs_dtype=np.float32)
@@ -292,6 +296,7 @@ def test_sampling_is_uniform_over_valid_transitions():
 # (f) vmapped over seeds
 
 
+@pytest.mark.slow
 def test_vmap_over_seeds_keeps_seeds_apart():
     num_seeds, capacity, num_envs, obs_shape = 3, 8, 2, (3,)
     replay = make_replay(capacity, num_envs, obs_shape, obs_dtype=np.float32, max_draws=512)
@@ -330,6 +335,7 @@ def test_vmap_over_seeds_keeps_seeds_apart():
 # (g) donation
 
 
+@pytest.mark.slow
 def test_donated_jit_add_equals_plain_add():
     replay = make_replay(capacity=6, num_envs=2, obs_shape=(2, 5, 5), obs_dtype=np.uint8)
     donating_add = jax.jit(replay.add, donate_argnums=0)
@@ -364,6 +370,7 @@ def test_make_replay_rejects_bad_sizes(capacity, num_envs, field):
         make_replay(capacity, num_envs, (3,))
 
 
+@pytest.mark.slow
 def test_sample_rejects_batch_larger_than_capacity():
     replay = make_replay(capacity=10, num_envs=3, obs_shape=(3,), obs_dtype=np.float32)
     reference = ReferenceReplay(10, 3)

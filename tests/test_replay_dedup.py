@@ -63,6 +63,7 @@ def assert_same_samples(dedup, plain, sd, sp, batch=256, rounds=40):
             np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("capacity, num_envs, steps", [(60, 3, 50), (60, 3, 400), (8, 2, 100)])
 def test_synthetic_stacks_rebuilt_exactly(capacity, num_envs, steps):
     """Before and after wrapping (400 steps ≫ 20 per column) and with tiny columns."""
@@ -73,6 +74,7 @@ def test_synthetic_stacks_rebuilt_exactly(capacity, num_envs, steps):
     assert_same_samples(dedup, plain, sd, sp)
 
 
+@pytest.mark.slow
 def test_vmapped_over_seeds():
     rng = np.random.default_rng(5)
     streams = [synthetic_stream(rng, 120, 2) for _ in range(3)]
@@ -108,6 +110,7 @@ def test_memory_per_transition_atari():
     )
 
 
+@pytest.mark.slow
 def test_real_assault_stream_bit_identical():
     """A recorded envpool Assault stream (4 envs, 2,000 steps, 300-step truncation: life losses,
     real game ends and truncations) goes through the trainer's first_t rule into both buffers;

@@ -73,6 +73,7 @@ def test_default_run_name():
 # ----------------------------------------------------------------------------- the lock
 
 
+@pytest.mark.slow
 def test_second_process_is_refused_until_the_holder_dies(tmp_path):
     run = tmp_path / "r"
     run.mkdir()

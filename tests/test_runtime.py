@@ -94,6 +94,7 @@ TINY = ["--num-seeds", "2", "--learning-starts", "500", "--total-frames", "1500"
         "--learning-rate-end", "None"]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_chunk_length_does_not_change_the_run(tmp_path):
     """1,000 learning iterations as 4 chunks of 250 or as 3 chunks of 300 and one of 100: the
     same games and, bit for bit, the same parameters and replay (the runtime is how a run is
@@ -112,6 +113,7 @@ def test_chunk_length_does_not_change_the_run(tmp_path):
         assert record["runtime"]["chunk_iterations"] == int(chunk)
 
 
+@pytest.mark.slow
 def test_resume_says_what_changed_in_the_runtime(tmp_path, capsys):
     cartpole.main(TINY + ["--chunk-iterations", "250", "--run-dir", str(tmp_path),
                           "--run-name", "r"])  # fmt: skip

@@ -12,6 +12,8 @@ import sweep  # noqa: E402
 
 from jaxdqn.metrics import read_metrics  # noqa: E402
 
+pytestmark = pytest.mark.slow  # end-to-end: runs training or real envs (the full suite)
+
 TINY = ["--total-frames", "600", "--learning-starts", "400", "--chunk-iterations", "200",
         "--eval-episodes", "1", "--checkpoint-every", "0"]  # fmt: skip
 

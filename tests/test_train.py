@@ -19,6 +19,8 @@ import cartpole  # noqa: E402
 from jaxdqn.loop import mean_last  # noqa: E402
 from jaxdqn.metrics import read_metrics  # noqa: E402
 
+pytestmark = pytest.mark.slow  # end-to-end: runs training or real envs (the full suite)
+
 # Assault's raw rewards are multiples of 21 (one enemy ship); clipped rewards would be ±1 sums.
 ASSAULT_REWARD_UNIT = 21
 

@@ -16,6 +16,8 @@ import cartpole  # noqa: E402
 from jaxdqn.loop import mean_last  # noqa: E402
 from jaxdqn.metrics import read_metrics  # noqa: E402
 
+pytestmark = pytest.mark.slow  # end-to-end: runs training or real envs (the full suite)
+
 
 def test_temperature_list_sets_one_seed_per_schedule():
     config, _, _ = _cli.parse(
