@@ -121,10 +121,11 @@ def make_policy_schedule(config: Config, policy: Policy) -> Callable[[Array, Arr
     return schedule
 
 
-def make_parts(config: Config, **overrides) -> Parts:
-    """The components named by the config; any of them may be replaced by the caller."""
+def make_parts(config: Config, spec=None, **overrides) -> Parts:
+    """The components named by the config; any of them may be replaced by the caller. `spec`:
+    the env's (obs shape, obs dtype, number of actions) when the caller has it already."""
     a, r = config.agent, config.replay
-    obs_shape, obs_dtype, num_actions = observation_spec(config)
+    obs_shape, obs_dtype, num_actions = spec or observation_spec(config)
     if "network" not in overrides:
         overrides["network"] = make_network(config, num_actions)
     builders = {
@@ -182,8 +183,9 @@ def make_train(
     """
     runtime = runtime or resolve(config)
     S, E = config.env.num_seeds, config.env.envs_per_seed
-    obs_shape, obs_dtype, num_actions = observation_spec(config)
-    parts = make_parts(config, **components)
+    spec = observation_spec(config)
+    obs_shape, obs_dtype, num_actions = spec
+    parts = make_parts(config, spec, **components)
     agent = assemble_agent(config, parts, num_actions)
     replay = parts.replay
     placement = distributed.placement(runtime.num_devices, TrainState)
