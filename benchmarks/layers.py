@@ -70,7 +70,7 @@ def network_rates(seconds):
     net = NatureQNetwork(7)
     params = net.init(jax.random.PRNGKey(0), jnp.zeros((1, 4, 84, 84), jnp.uint8))
     rows = []
-    act = jax.jit(lambda p, o: jnp.argmax(net.apply(p, o), -1))
+    act = jax.jit(lambda p, o: jnp.argmax(net.apply(p, o).q_values, -1))
     for batch in (1, 4, 16, 32, 128):
         obs = jnp.zeros((batch, 4, 84, 84), jnp.uint8)
         rate = timed(lambda o=obs: act(params, o).block_until_ready(), seconds)
@@ -81,8 +81,8 @@ def network_rates(seconds):
 
     def update(p, target, opt_state, batch):
         def loss_fn(p):
-            q_tm1 = net.apply(p, batch["s_tm1"])
-            q_t = net.apply(target, batch["s_t"])
+            q_tm1 = net.apply(p, batch["s_tm1"]).q_values
+            q_t = net.apply(target, batch["s_t"]).q_values
             td = jax.vmap(q_learning)(q_tm1, batch["a"], batch["r"], batch["d"], q_t)
             return td_loss(td, "huber")
 

@@ -12,13 +12,15 @@ from jaxdqn import losses, policies  # noqa: E402
 TAU = 0.05  # τ of the target policy: the cartpole preset's final temperature
 
 
-def expected_sarsa(q_tm1, a_tm1, r_t, discount_t, q_t_target, q_t_online):
+def expected_sarsa(x: losses.LossInputs):
     """δ = r + γ·Σ_a π(a|s')·Q_target(s', a) − Q(s, a), π = softmax(Q_online(s') / τ)."""
-    target = r_t + discount_t * policies.boltzmann_probs(q_t_online, TAU) @ q_t_target
-    return jax.lax.stop_gradient(target) - q_tm1[a_tm1]
+    pi_t = policies.boltzmann_probs(x.online_t.q_values, TAU)
+    target = x.r_t + x.discount_t * pi_t @ x.target_t.q_values
+    return jax.lax.stop_gradient(target) - x.online_tm1.q_values[x.a_tm1]
 
 
-losses.TD_ERRORS["expected_sarsa"] = expected_sarsa  # one function, one name
+# One function, one name: Huber or MSE of δ as --td-loss says, priority |δ|.
+losses.LOSSES["expected_sarsa"] = losses.from_td_error(expected_sarsa)
 
 if __name__ == "__main__":  # a new run's defaults; flags given after them override them
     new_run = ["--policy", "boltzmann", "--loss", "expected_sarsa"]

@@ -6,10 +6,21 @@ from jaxdqn.augmentations import AUGMENTATIONS, intensity, random_shift
 from jaxdqn.checkpoint import Checkpointer, CheckpointError
 from jaxdqn.config import AgentConfig, Config, EnvConfig, EvalConfig, ReplayConfig, TrainConfig
 from jaxdqn.loop import run_experiment, train
-from jaxdqn.losses import double_q_learning, q_learning, td_loss
+from jaxdqn.losses import LOSSES, LossInputs, double_q_learning, q_learning, td_loss
 from jaxdqn.networks import DuelingQNetwork, MLPQNetwork, NatureQNetwork, SharedDuelingQNetwork
 from jaxdqn.policies import POLICIES, Policy, boltzmann, boltzmann_probs, epsilon_greedy, greedy
-from jaxdqn.presets import PRESETS, cartpole, cleanrl, dopamine, drq_eps, nature
+from jaxdqn.presets import (
+    PRESETS,
+    c51,
+    cartpole,
+    cleanrl,
+    der,
+    dopamine,
+    drq_eps,
+    nature,
+    qr_dqn,
+    rainbow,
+)  # fmt: skip
 from jaxdqn.replay import ReplayState, Transition, make_replay
 from jaxdqn.runtime import Runtime, RuntimeOptions, resolve
 from jaxdqn.train import TrainState, make_train
@@ -39,7 +50,11 @@ __all__ = [
     "Transition",
     "boltzmann",
     "boltzmann_probs",
+    "c51",
     "cartpole",
+    "der",
+    "qr_dqn",
+    "rainbow",
     "cleanrl",
     "dopamine",
     "double_q_learning",
@@ -54,6 +69,8 @@ __all__ = [
     "nature",
     "plot_runs",
     "q_learning",
+    "LOSSES",
+    "LossInputs",
     "random_shift",
     "resolve",
     "run_experiment",

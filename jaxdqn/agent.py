@@ -1,8 +1,14 @@
 """The DQN agent: state, acting and learning, assembled from parts handed in by the caller.
 
 Mnih et al. 2015: act by an exploration policy on the online network's Q-values; learn by
-minimising the TD loss of a replayed batch against a target network that is synced every N
+minimising a loss of a replayed batch against a target network that is synced every N
 updates (or Polyak-averaged).
+
+The network returns a `QOutput` (Q-values, and the head's distribution where it has one) and
+may be stochastic: every forward pass gets its own key through flax's "noise" rng stream
+(noisy networks; other networks ignore it). The loss is a per-transition `LossFn` over the
+online and target outputs at s_tm1 and s_t (`jaxdqn.losses.LossInputs`) returning the loss and
+the priority a prioritised replay stores; importance weights correct for prioritised draws.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxdqn.losses import TDErrorFn, td_loss
+from jaxdqn import networks
+from jaxdqn import replay as replay_lib
+from jaxdqn.losses import LossFn, LossInputs
 from jaxdqn.registry import Registry
 from jaxdqn.replay import ReplayState
 
@@ -42,10 +50,11 @@ class Agent(NamedTuple):
     init: Callable[..., AgentState]
     act: Callable[[AgentState, Array], tuple[AgentState, Array, Array]]
     act_randomly: Callable[[AgentState, Array], tuple[AgentState, Array, Array]]
-    learn: Callable[[AgentState, ReplayState], tuple[AgentState, dict]]
-    q_values: Callable[[Params, Array], Array]
+    learn: Callable[[AgentState, ReplayState], tuple[AgentState, ReplayState, dict]]
+    q_values: Callable[[Params, Array, chex.PRNGKey], Array]  # (params, obs, key) → [..., A]
     sample_batch: Callable[[AgentState, ReplayState], tuple[AgentState, Any]]
-    update: Callable[[AgentState, Any], tuple[AgentState, dict]]
+    update: Callable[[AgentState, Any], tuple[AgentState, dict, Array]]  # → …, priorities [B]
+    set_priorities: Callable[[ReplayState, Array, Array], ReplayState]
 
 
 def hard_target_update(period: int) -> Callable:
@@ -81,23 +90,26 @@ TARGET_UPDATES = Registry(TARGET_UPDATES)  # remembers the module that registers
 def make_agent(
     network: nn.Module,
     optimizer: optax.GradientTransformation,
-    td_error: TDErrorFn,
+    loss: LossFn,
     policy: Callable[[chex.PRNGKey, Array, Array], Array],
     policy_schedule: Callable[[Array, Array], Array],
     target_update: Callable,
     sample: Callable,
     batch_size: int,
     num_actions: int,
-    loss_kind: str = "huber",
     augment: Callable[[chex.PRNGKey, Array], Array] | None = None,
     target_is_online: bool = False,
+    set_priorities: Callable | None = None,
+    importance_exponent: Callable[[Array], Array] | None = None,
+    noisy: bool = False,
 ) -> Agent:
     """Builds a DQN agent from its parts.
 
     Args:
-      network: flax module mapping observations `[..., *obs]` to Q-values `[..., A]`.
+      network: flax module mapping observations `[..., *obs]` to a `QOutput` (or to Q-values
+        `[..., A]`), drawing any noise from the "noise" rng stream.
       optimizer: optax transformation (gradient clipping included).
-      td_error: per-transition fn(q_tm1, a_tm1, r_t, discount_t, q_t_target, q_t_online).
+      loss: per-transition fn(LossInputs) → (loss, priority) (`jaxdqn.losses.LOSSES`).
       policy: fn(key, q `[B, A]`, parameter) → actions `[B]` (ε-greedy, Boltzmann, …).
       policy_schedule: fn(agent steps, start) → the policy parameter (ε or τ); `start` is
         the agent state's `policy_start`, so seeds trained side by side may follow different
@@ -106,19 +118,31 @@ def make_agent(
       sample: the replay's `sample(state, key, batch_size)`.
       batch_size: transitions per update.
       num_actions: size of the discrete action space.
-      loss_kind: "huber" or "mse".
       augment: fn(key, observations `[B, *obs]`) → augmented observations, applied to the
         replayed `s_tm1` and `s_t` with independent keys while learning only (DrQ); None: none.
       target_is_online: the target network is synced after every update (hard updates every
         update, as DrQ(ε)), so target params equal the online params whenever a loss is taken:
         one forward pass at `s_t` serves as both selector and target (same numbers, one pass
-        fewer).
+        fewer; not for noisy networks, whose passes differ by their noise).
+      set_priorities: the replay's `set_priorities(state, indices, priorities)`, given the
+        loss's priorities after every update (None: a uniform replay, nothing to tell).
+      importance_exponent: fn(agent steps) → β of the importance weights `(N·P)^-β / max`
+        that correct for prioritised draws (None: uniform draws, every weight 1).
+      noisy: the network draws noise: keys are split for its forward passes.
     """
-    td_loss(jnp.zeros((1,)), loss_kind)  # fail now, not at trace time, on an unknown kind
+    set_priorities = set_priorities or (lambda replay_state, indices, priorities: replay_state)
+
+    def forward(params, obs: Array, key: chex.PRNGKey):
+        return networks.as_output(network.apply(params, obs, rngs={"noise": key}))
+
+    def q_values(params, obs: Array, key: chex.PRNGKey) -> Array:
+        """Q-values `[..., A]` of observations `[..., *obs]` (key: the network's noise)."""
+        return forward(params, obs, key).q_values
 
     def init(key: chex.PRNGKey, example_obs: Array, policy_start: Array = 0.0) -> AgentState:
         init_key, key = jax.random.split(key)
-        params = network.init(init_key, example_obs)
+        rngs = {"params": init_key, "noise": jax.random.fold_in(init_key, 1)}
+        params = network.init(rngs, example_obs)
         return AgentState(
             params=params,
             # A copy, not the same buffers: donation rejects a buffer donated twice.
@@ -134,7 +158,7 @@ def make_agent(
         """Actions `[E]` for observations `[E, *obs]`; returns (state, actions, ε or τ)."""
         key, act_key = jax.random.split(state.key)
         parameter = policy_schedule(state.steps, state.policy_start)
-        q = network.apply(state.params, obs)
+        q = q_values(state.params, obs, jax.random.fold_in(act_key, 1))
         chex.assert_shape(q, (obs.shape[0], num_actions))  # [E, A]
         chex.assert_type(q, float)
         actions = policy(act_key, q, parameter)
@@ -151,42 +175,58 @@ def make_agent(
         state = state.replace(key=key, steps=state.steps + obs.shape[0])
         return state, actions, parameter
 
-    def loss_fn(params, target_params, batch):
-        q_tm1 = network.apply(params, batch.s_tm1)  # [B, A]
-        # Only double-Q reads q_t_online; XLA drops this forward pass when it is unused.
-        q_t_online = jax.lax.stop_gradient(network.apply(params, batch.s_t))
-        if target_is_online:
-            q_t_target = q_t_online
+    def loss_fn(params, target_params, batch, weights, keys):
+        sg = jax.lax.stop_gradient
+        online_tm1 = forward(params, batch.s_tm1, keys[0])
+        # Outputs a loss does not read (q_t online without double-Q, the target at s_tm1
+        # without Munchausen) cost nothing: XLA drops their forward passes.
+        online_t = sg(forward(params, batch.s_t, keys[1]))
+        if target_is_online and not noisy:
+            target_t = online_t
         else:
-            q_t_target = network.apply(target_params, batch.s_t)
-        chex.assert_shape([q_tm1, q_t_target, q_t_online], (batch_size, num_actions))
-        chex.assert_type([q_tm1, q_t_target, q_t_online], float)
+            target_t = sg(forward(target_params, batch.s_t, keys[2]))
+        target_tm1 = sg(forward(target_params, batch.s_tm1, keys[3]))
+        for out in (online_tm1, online_t, target_t):
+            chex.assert_shape(out.q_values, (batch_size, num_actions))
+            chex.assert_type(out.q_values, float)
         chex.assert_equal_shape([batch.s_tm1, batch.s_t])
-        td_errors = jax.vmap(td_error)(
-            q_tm1, batch.a_tm1, batch.r_t, batch.discount_t, q_t_target, q_t_online
-        )
-        loss = td_loss(td_errors, loss_kind)
-        return loss, jnp.mean(jnp.max(q_tm1, axis=-1))
+        inputs = LossInputs(online_tm1, target_tm1, batch.a_tm1, batch.r_t, batch.discount_t,
+                            online_t, target_t)  # fmt: skip
+        losses, priorities = jax.vmap(loss)(inputs)
+        chex.assert_shape([losses, priorities], (batch_size,))
+        mean_q = jnp.mean(jnp.max(online_tm1.q_values, axis=-1))
+        return jnp.mean(weights * losses), (mean_q, priorities)
 
     def sample_batch(state: AgentState, replay_state: ReplayState):
         """Draws the next batch with the agent's key; returns (state with new key, batch)."""
         key, sample_key = jax.random.split(state.key)
         return state.replace(key=key), sample(replay_state, sample_key, batch_size)
 
-    def learn(state: AgentState, replay_state: ReplayState) -> tuple[AgentState, dict]:
-        """Samples a batch, takes one optimiser step, updates the target network."""
-        return update(*sample_batch(state, replay_state))
+    def learn(state: AgentState, replay_state: ReplayState):
+        """Samples a batch, takes one optimiser step, updates the target network, and gives
+        the replay the batch's new priorities; returns (state, replay_state, metrics)."""
+        state, batch = sample_batch(state, replay_state)
+        state, metrics, priorities = update(state, batch)
+        return state, set_priorities(replay_state, batch.indices, priorities), metrics
 
-    def update(state: AgentState, batch) -> tuple[AgentState, dict]:
+    def update(state: AgentState, batch):
         """One optimiser step on a batch (augmented first, if the agent augments), then the
-        target network update."""
+        target network update; returns (state, metrics, the batch's new priorities `[B]`)."""
         if augment is not None:
             key, tm1_key, t_key = jax.random.split(state.key, 3)
             s_tm1, s_t = augment(tm1_key, batch.s_tm1), augment(t_key, batch.s_t)
             batch = batch._replace(s_tm1=s_tm1, s_t=s_t)
             state = state.replace(key=key)
-        (loss, mean_q), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            state.params, state.target_params, batch
+        keys = jnp.stack([state.key] * 4)  # unused by deterministic networks
+        if noisy:
+            key, noise_key = jax.random.split(state.key)
+            keys, state = jax.random.split(noise_key, 4), state.replace(key=key)
+        weights = jnp.ones((batch_size,), jnp.float32)
+        if importance_exponent is not None:
+            beta = importance_exponent(state.steps)
+            weights = replay_lib.importance_weights(batch.probabilities, beta)
+        (loss, (mean_q, priorities)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            state.params, state.target_params, batch, weights, keys
         )
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
@@ -198,6 +238,6 @@ def make_agent(
             opt_state=opt_state,
             updates=num_updates,
         )
-        return state, {"loss": loss, "mean_q": mean_q}
+        return state, {"loss": loss, "mean_q": mean_q}, priorities
 
-    return Agent(init, act, act_randomly, learn, network.apply, sample_batch, update)
+    return Agent(init, act, act_randomly, learn, q_values, sample_batch, update, set_priorities)

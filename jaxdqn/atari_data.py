@@ -1,4 +1,4 @@
-"""Atari game lists, random/human reference scores and published Atari 100k DrQ(ε) scores.
+"""Atari game lists, random/human reference scores and published Atari 100k scores (DrQ(ε), DER).
 
 Game ids are envpool task ids (`Assault-v5`); gymnasium's `ALE/Assault-v5` is accepted wherever
 an id is looked up. Every table maps a game id to a number or to `(random, human)`.
@@ -30,9 +30,18 @@ Sources of the numbers (transcribed facts; each table's comment says more):
   scores of the rliable data set, file `results/data/DrQ(eps).json` of eloialonso/iris (commit
   75e5ab57e8bdeca240f8a0e376dac98c0aa6672a), averaged over the 100 runs per game here and
   rounded to one decimal.
+- `DER_100K`: Data-efficient Rainbow (van Hasselt et al. 2019, "When to use parametric models in
+  reinforcement learning?", NeurIPS) on Atari 100k, Assault only: 561.5, the mean over 100 runs
+  of DER in the rliable data release of Agarwal et al. 2021 (the same data set as DrQ(ε)). The
+  DER paper itself reports 431.2 for Assault. No other game's value is cited here.
+
+`PUBLISHED_100K` maps a preset of jaxdqn/presets.py to its agent's name, its table and where the
+numbers come from (experiments/atari100k.py compares a run with it).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -310,6 +319,37 @@ DRQ_EPS_100K = {
     "RoadRunner-v5": 11211.4,
     "Seaquest-v5": 352.3,
     "UpNDown-v5": 4324.5,
+}
+
+# Data-efficient Rainbow (DER; van Hasselt et al. 2019) on Atari 100k: only the games whose value is
+# cited. Assault: 561.5, mean final score over the 100 runs of DER in the rliable data release of
+# Agarwal et al. 2021 ("Deep RL at the Edge of the Statistical Precipice"); the original DER paper
+# (van Hasselt et al. 2019) reports 431.2 for Assault. The rliable mean is the one used here.
+DER_100K = {
+    "Assault-v5": 561.5,
+}
+
+
+class Published(NamedTuple):
+    """An agent's published Atari 100k scores: its name in tables and legends, game id → mean
+    final score (only the games with a cited value), and the source in one sentence."""
+
+    agent: str
+    scores: dict[str, float]
+    source: str
+
+
+# Preset name (jaxdqn/presets.py) → the published Atari 100k scores of the agent it reproduces.
+PUBLISHED_100K = {
+    "drq_eps": Published(
+        "DrQ(ε)", DRQ_EPS_100K, "mean of 100 runs per game (Agarwal et al. 2021, rliable data)"
+    ),
+    "der": Published(
+        "DER",
+        DER_100K,
+        "mean of 100 runs (Agarwal et al. 2021, rliable data; van Hasselt et al. 2019 report "
+        "431.2 for Assault), given here for Assault only",
+    ),
 }
 
 # Reference tables by name: "atari100k" (the 57-game table of the Atari 100k / Atari-57

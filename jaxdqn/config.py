@@ -22,7 +22,7 @@ import tyro
 from jaxdqn.agent import TARGET_UPDATES
 from jaxdqn.atari_data import is_atari
 from jaxdqn.augmentations import AUGMENTATIONS
-from jaxdqn.losses import LOSS_KINDS, TD_ERRORS
+from jaxdqn.losses import LOSS_HEADS, LOSS_KINDS, LOSSES
 from jaxdqn.networks import IMAGE_NETWORKS, NETWORKS
 from jaxdqn.policies import POLICIES
 
@@ -158,9 +158,24 @@ class ReplayConfig:
     """Learn from n-step returns r_t + γ r_t+1 + … + γ^(n-1) r_t+n-1 + γ^n max Q(s_t+n),
     computed from the replay and cut at episode ends and life losses (1: one-step DQN; 3 in
     Rainbow, Hessel et al. 2018)."""
+    prioritized: bool = False
+    """Proportional prioritised replay (Schaul et al. 2016): draw transitions with probability
+    p^α / Σ p^α, p the loss's priority (|δ|, or the distributional loss), new transitions at
+    the largest priority seen; off: uniform."""
+    priority_exponent: float = 0.5
+    """α of prioritised replay (0.5 in Rainbow, Hessel et al. 2018; 0.6 in Schaul et al. 2016;
+    0: uniform draws)."""
+    importance_exponent_start: float = 0.4
+    """β of the importance weights (N·P)^-β / max at agent step 0 (Rainbow: 0.4)."""
+    importance_exponent_end: float = 1.0
+    """β at the end of the run, reached linearly over its agent steps (Rainbow: 1; Dopamine's
+    agents hold 0.5 throughout)."""
 
     def __post_init__(self):
         _check_int("replay_capacity", self.replay_capacity, 1)
+        _check_range("priority_exponent", self.priority_exponent, 0.0, math.inf)
+        _check_range("importance_exponent_start", self.importance_exponent_start, 0.0, 1.0)
+        _check_range("importance_exponent_end", self.importance_exponent_end, 0.0, 1.0)
         _check_int("batch_size", self.batch_size, 1)
         _check_int("n_step", self.n_step, 1)
         if self.batch_size > self.replay_capacity:
@@ -175,8 +190,9 @@ class ReplayConfig:
 class AgentConfig:
     network: str = "nature"
     """Q-network: nature (Mnih et al. 2015 CNN), dueling (Wang et al. 2016 streams on the
-    Nature torso) — both for image observations — or mlp (vector observations); any name
-    registered in jaxdqn.networks.NETWORKS."""
+    Nature torso), shared_dueling (Dopamine's Atari 100k network) — for image observations —
+    or mlp, mlp_dueling (vector observations); any name registered in
+    jaxdqn.networks.NETWORKS. Every network takes every --head and --noisy."""
     hidden: tuple[int, ...] = (128, 128)
     """Hidden layer widths of the mlp network."""
     conv_padding: Literal["VALID", "SAME"] = "VALID"
@@ -187,11 +203,31 @@ class AgentConfig:
     """Image augmentation of replayed observations while learning (never when acting or
     evaluating): none, or drq (random shift of ±4 pixels and intensity scaling, Kostrikov et
     al. 2021); any name registered in jaxdqn.augmentations.AUGMENTATIONS."""
+    head: Literal["q", "categorical", "quantile"] = "q"
+    """Output head of the network: q (one Q-value per action), categorical (a distribution
+    over num_atoms fixed returns in [v_min, v_max], C51: Bellemare et al. 2017) or quantile
+    (num_atoms quantiles of the return, QR-DQN: Dabney et al. 2018)."""
+    num_atoms: int = 51
+    """Atoms of the categorical head (C51: 51) or quantiles of the quantile head (QR-DQN:
+    200)."""
+    v_min: float = -10.0
+    """Smallest return of the categorical support (C51: -10)."""
+    v_max: float = 10.0
+    """Largest return of the categorical support (C51: 10)."""
+    noisy: bool = False
+    """Noisy networks (Fortunato et al. 2018): the head's dense layers are factorised-Gaussian
+    noisy layers (σ0 0.5), new noise every forward pass, exploring through the weights (use
+    with --epsilon-end 0 for no ε, as Rainbow)."""
     loss: str = "q"
-    """TD target: q (max-Q over the target network) or double_q (van Hasselt et al. 2016);
-    any name registered in jaxdqn.losses.TD_ERRORS."""
+    """What the network learns: q (max-Q over the target network), double_q (van Hasselt et
+    al. 2016), categorical / categorical_double_q (C51; --head categorical), quantile /
+    quantile_double_q (QR-DQN; --head quantile); any name registered in
+    jaxdqn.losses.LOSSES."""
     td_loss: Literal["huber", "mse"] = "huber"
-    """Loss on the TD error: huber (δ=1, the error clipping of Mnih et al. 2015) or mse."""
+    """Loss on the TD error of q and double_q: huber (δ=1, the error clipping of Mnih et al.
+    2015) or mse."""
+    quantile_kappa: float = 1.0
+    """κ of the quantile Huber loss (Dabney et al. 2018: 1; 0: plain quantile regression)."""
     gamma: float = 0.99
     """Discount factor γ in [0, 1]."""
     policy: str = "epsilon"
@@ -243,7 +279,20 @@ class AgentConfig:
         _check_registered(
             "augmentation", self.augmentation, AUGMENTATIONS, "jaxdqn.augmentations.AUGMENTATIONS"
         )
-        _check_registered("loss", self.loss, TD_ERRORS, "jaxdqn.losses.TD_ERRORS")
+        _check_registered("loss", self.loss, LOSSES, "jaxdqn.losses.LOSSES")
+        if self.head not in ("q", "categorical", "quantile"):
+            _fail("head", self.head, "one of q, categorical, quantile")
+        _check_int("num_atoms", self.num_atoms, 2 if self.head == "categorical" else 1)
+        _check_range("v_min", self.v_min, -math.inf, math.inf)
+        _check_range("v_max", self.v_max, -math.inf, math.inf)
+        if self.v_min >= self.v_max:
+            _fail("v_min", self.v_min, f"must be < v_max ({self.v_max})")
+        _check_range("quantile_kappa", self.quantile_kappa, 0.0, math.inf)
+        needed = LOSS_HEADS.get(self.loss)
+        if needed is not None and self.head != needed:
+            _fail("loss", self.loss, f"needs the {needed} head (--head {needed}); head is "
+                  f"{self.head!r}, which gives " + ("Q-values only" if self.head == "q" else
+                  f"a {self.head} distribution"))  # fmt: skip
         if self.td_loss not in LOSS_KINDS:
             _fail("td_loss", self.td_loss, f"one of {', '.join(LOSS_KINDS)}")
         _check_registered("policy", self.policy, POLICIES, "jaxdqn.policies.POLICIES")

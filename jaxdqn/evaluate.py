@@ -45,7 +45,9 @@ def make_evaluator(
 ) -> Callable:
     """Returns evaluate(params, key) → scores `[S, eval_episodes]` (numpy, unclipped).
 
-    `params` carry a leading seed axis; each seed plays `eval_episodes` games in its own envs.
+    `q_values(params, obs, key)` gives Q-values (the key: a noisy network's noise, drawn
+    anew for every action as in training). `params` carry a leading seed axis; each seed plays
+    `eval_episodes` games in its own envs.
     A process that evaluates seeds `[seed_offset, seed_offset + S)` of a run of `total_seeds`
     draws the same ε-greedy keys for them as a single process evaluating them all.
     """
@@ -65,7 +67,8 @@ def make_evaluator(
     @jax.jit
     def act(params, obs, key):  # obs [S, n, *obs_shape]
         keys = jax.random.split(key, total)[seed_offset : seed_offset + S]
-        q = jax.vmap(q_values)(params, obs)
+        noise_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)  # noisy networks
+        q = jax.vmap(q_values)(params, obs, noise_keys)
         return jax.vmap(lambda k, qq: epsilon_greedy(k, qq, epsilon))(keys, q)
 
     def evaluate(params, key) -> np.ndarray:

@@ -13,6 +13,7 @@ import numpy as np
 from jaxdqn import backends
 from jaxdqn import envs as envs_lib
 from jaxdqn.config import Config
+from jaxdqn.networks import as_output
 from jaxdqn.policies import epsilon_greedy
 from jaxdqn.train import make_network, observation_spec
 
@@ -103,7 +104,9 @@ def play(
 
     @jax.jit
     def act(obs, key):
-        return epsilon_greedy(key, network.apply(params, obs), epsilon)
+        # Noisy networks draw their noise per forward pass (other networks ignore the key).
+        out = as_output(network.apply(params, obs, rngs={"noise": jax.random.fold_in(key, 1)}))
+        return epsilon_greedy(key, out.q_values, epsilon)
 
     scores, videos = [], []
     key = jax.random.PRNGKey(seed)

@@ -224,10 +224,200 @@ def drq_eps() -> Config:
     )
 
 
+def _dopamine_jax_atari(agent: AgentConfig, replay: ReplayConfig) -> Config:
+    """The Atari protocol shared by Dopamine's JAX c51.gin and quantile.gin (see c51)."""
+    return Config(
+        env=EnvConfig(
+            repeat_action_probability=0.25, envs_per_seed=4, episodic_life=False, noop_max=1,
+            max_episode_steps=27_000,
+        ),
+        replay=replay,
+        agent=agent,
+        train=TrainConfig(learning_starts=20_000, train_freq=4),
+        eval=EvalConfig(eval_epsilon=0.001, eval_max_episode_steps=27_000),
+    )  # fmt: skip
+
+
+def c51() -> Config:
+    """C51 (Bellemare, Dabney & Munos 2017) as Dopamine's JAX agent runs it on Atari.
+
+    Value by value from google/dopamine dopamine/jax/agents/rainbow/configs/c51.gin
+    (tests/test_presets_family.py checks them): JaxRainbowAgent.num_atoms = 51 → head
+    categorical, num_atoms 51; .vmax = 10. → v_max 10, v_min -10 (rainbow_agent.py: vmin =
+    -vmax); .gamma = 0.99 → gamma 0.99; .update_horizon = 1 → n_step 1; .min_replay_history =
+    20000 → learning_starts 20_000; .update_period = 4 → train_freq 4; .target_update_period
+    = 8000 (agent steps) → target_update_period 2_000 updates; .epsilon_train = 0.01 →
+    epsilon_end 0.01; .epsilon_eval = 0.001 → eval_epsilon 0.001; .epsilon_decay_period =
+    250000 → exploration_steps 250_000, decayed after warm-up (JaxDQNAgent's epsilon_fn
+    linearly_decaying_epsilon → exploration_from_learning_starts); .replay_scheme = 'uniform'
+    → prioritized False; .optimizer = 'adam', create_optimizer.learning_rate = 0.00025, .eps
+    = 0.0003125 → adam 2.5e-4, optimizer_eps 3.125e-4 (no clipping in create_optimizer →
+    max_grad_norm 0); create_atari_environment.sticky_actions = True →
+    repeat_action_probability 0.25; Runner.max_steps_per_episode = 27000 → max_episode_steps
+    and eval_max_episode_steps 27_000; ReplayBuffer.max_capacity = 1_000_000 →
+    replay_capacity 1_000_000; .batch_size = 32 → batch_size 32. rainbow_agent.py: the next
+    action is the target network's own argmax (no double-Q) → loss categorical; a Nature
+    torso, one 512 dense layer, A × 51 logits (RainbowNetwork, not dueling, flax SAME convs) →
+    network nature, conv_padding SAME. atari_lib.py: AtariPreprocessing(terminal_on_life_loss
+    =False) → episodic_life False; no no-op starts → noop_max 1.
+
+    Different here, as in the dopamine preset: 4 envs per seed (the same replay ratio) and 40M
+    frames instead of 200 iterations × 250,000 agent steps; evaluation plays eval_episodes
+    whole games instead of 125,000 agent steps per iteration.
+    """
+    return _dopamine_jax_atari(
+        AgentConfig(
+            network="nature", conv_padding="SAME", head="categorical", num_atoms=51,
+            v_min=-10.0, v_max=10.0, loss="categorical", gamma=0.99, epsilon_end=0.01,
+            exploration_steps=250_000, exploration_from_learning_starts=True,
+            learning_rate=2.5e-4, optimizer_eps=3.125e-4, max_grad_norm=0.0,
+            target_update_period=2_000,
+        ),
+        ReplayConfig(replay_capacity=1_000_000, batch_size=32, n_step=1),
+    )  # fmt: skip
+
+
+def qr_dqn() -> Config:
+    """QR-DQN (Dabney, Rowland, Bellemare & Munos 2018) as Dopamine's JAX agent runs it.
+
+    Value by value from google/dopamine dopamine/jax/agents/quantile/configs/quantile.gin
+    (tests/test_presets_family.py checks them): JaxQuantileAgent.kappa = 1.0 →
+    quantile_kappa 1; .num_atoms = 200 → head quantile, num_atoms 200; .gamma = 0.99;
+    .update_horizon = 3 → n_step 3; .min_replay_history = 20000 → learning_starts 20_000;
+    .update_period = 4 → train_freq 4; .target_update_period = 8000 (agent steps) →
+    target_update_period 2_000 updates; .epsilon_train = 0.01, .epsilon_eval = 0.001,
+    .epsilon_decay_period = 250000 → as c51; .replay_scheme = 'prioritized' → prioritized;
+    .optimizer = 'adam', create_optimizer.learning_rate = 0.00005, .eps = 0.0003125 → adam
+    5e-5, optimizer_eps 3.125e-4, max_grad_norm 0; sticky_actions = True → 0.25;
+    Runner.max_steps_per_episode = 27000; OutOfGraphPrioritizedReplayBuffer.replay_capacity =
+    1000000, .batch_size = 32. quantile_agent.py: new priorities sqrt(loss + 1e-10) →
+    priority_exponent 0.5 on the loss; loss weights 1 / sqrt(probabilities), over their max →
+    importance exponent 0.5 throughout (start and end); the next action is the argmax of the
+    target network's mean quantile (no double-Q) → loss quantile; QuantileNetwork (Nature
+    torso, dense 512, A × 200) → network nature, SAME convs. The rest as c51.
+    """
+    return _dopamine_jax_atari(
+        AgentConfig(
+            network="nature", conv_padding="SAME", head="quantile", num_atoms=200,
+            quantile_kappa=1.0, loss="quantile", gamma=0.99, epsilon_end=0.01,
+            exploration_steps=250_000, exploration_from_learning_starts=True,
+            learning_rate=5e-5, optimizer_eps=3.125e-4, max_grad_norm=0.0,
+            target_update_period=2_000,
+        ),
+        ReplayConfig(
+            replay_capacity=1_000_000, batch_size=32, n_step=3, prioritized=True,
+            priority_exponent=0.5, importance_exponent_start=0.5, importance_exponent_end=0.5,
+        ),
+    )  # fmt: skip
+
+
+def rainbow() -> Config:
+    """Rainbow (Hessel et al. 2018, "Rainbow: Combining Improvements in Deep RL"), Table 1.
+
+    Value by value (tests/test_presets_family.py checks them). Table 1: min history to start
+    learning 80K frames → learning_starts 20_000 agent steps; Adam learning rate 0.0000625 →
+    adam 6.25e-5; exploration ε 0.0 → epsilon_start = epsilon_end = 0 (noisy nets explore);
+    noisy nets σ0 0.5 → noisy (jaxdqn's σ0 is 0.5); target network period 32K frames →
+    target_update_period 2_000 updates (8,000 agent steps / train_freq 4); Adam ε 1.5 × 10⁻⁴
+    → optimizer_eps 1.5e-4; prioritisation type proportional → prioritized; prioritisation
+    exponent ω 0.5 → priority_exponent 0.5; importance sampling β 0.4 → 1.0 →
+    importance_exponent_start 0.4, _end 1.0 (linear over the run); multi-step returns n 3 →
+    n_step 3; distributional atoms 51 → head categorical, num_atoms 51; min/max values
+    [−10, 10] → v_min -10, v_max 10. §3 "Double Q-learning" (the online network selects the
+    bootstrap action, the target network evaluates it, in the distributional loss) → loss
+    categorical_double_q; "Dueling networks" adapted to return distributions → network
+    dueling; priorities by the KL loss → the loss's priority (the cross-entropy, which differs
+    from the KL by the target's entropy). From DQN (§4, "the same as Mnih et al. 2015"):
+    γ 0.99, minibatch 32, replay 1M, an update every 4 agent steps, 30 no-op starts, reward
+    clipping, the Nature torso (VALID).
+
+    Not given in the paper, jaxdqn's defaults: a lost life ends a training episode, gradient
+    norm clipped to 10 (as DQN Zoo's Rainbow), evaluation at ε 0.001 (Dopamine's; noisy nets
+    also draw noise while evaluating); 40M frames per seed instead of 200M.
+    """
+    return Config(
+        replay=ReplayConfig(
+            replay_capacity=1_000_000, batch_size=32, n_step=3, prioritized=True,
+            priority_exponent=0.5, importance_exponent_start=0.4, importance_exponent_end=1.0,
+        ),
+        agent=AgentConfig(
+            network="dueling", head="categorical", num_atoms=51, v_min=-10.0, v_max=10.0,
+            noisy=True, loss="categorical_double_q", gamma=0.99, epsilon_start=0.0,
+            epsilon_end=0.0, learning_rate=6.25e-5, optimizer_eps=1.5e-4,
+            target_update_period=2_000,
+        ),
+        train=TrainConfig(learning_starts=20_000, train_freq=4),
+        eval=EvalConfig(eval_epsilon=0.001),
+    )  # fmt: skip
+
+
+def der() -> Config:
+    """Data-efficient Rainbow (van Hasselt et al. 2019) on Atari 100k, Dopamine's
+    labs/atari_100k/configs/DER.gin.
+
+    Value by value from google/dopamine (tests/test_presets_family.py checks them). DER.gin:
+    JaxDQNAgent.gamma = 0.99; .update_horizon = 10 → n_step 10; .min_replay_history = 1600 →
+    learning_starts 1_600; .update_period = 1 → train_freq 1; .target_update_period = 2000 →
+    target_update_period 2_000 (updates = agent steps here); .epsilon_train = 0.01 →
+    epsilon_end 0.01; .epsilon_eval = 0.001 → eval_epsilon 0.001; .epsilon_decay_period =
+    2000 → exploration_steps 2_000; .optimizer = 'adam', create_optimizer.learning_rate =
+    0.0001, .eps = 0.00015 → adam 1e-4, optimizer_eps 1.5e-4, max_grad_norm 0;
+    JaxFullRainbowAgent.noisy = True → noisy; .dueling = True → network shared_dueling (the
+    FullRainbowNetwork's one 512 hidden layer feeding value and advantage); .double_dqn =
+    True → loss categorical_double_q; .num_atoms = 51, .vmax = 10. → head categorical, 51
+    atoms on [-10, 10]; .replay_scheme = 'prioritized' → prioritized, with
+    full_rainbow_agent.py's priorities sqrt(loss + 1e-10) → priority_exponent 0.5 and loss
+    weights 1 / sqrt(probabilities) over their max → importance exponent 0.5 throughout;
+    .epsilon_fn = linearly_decaying_epsilon → exploration_from_learning_starts;
+    Atari100kRainbowAgent.data_augmentation = False → augmentation none; sticky_actions =
+    False → repeat_action_probability 0; AtariPreprocessing.terminal_on_life_loss = True →
+    episodic_life; Runner.num_iterations = 10 × .training_steps = 10000 → total_frames
+    400_000; MaxEpisodeEvalRunner.num_eval_episodes = 100 → eval_episodes 100;
+    Runner.max_steps_per_episode = 27000; OutOfGraphPrioritizedReplayBuffer.batch_size = 32.
+    atari_100k_runner.py: DataEfficientAtariRunner(max_noops=30, num_train_envs=1) →
+    noop_max 30, envs_per_seed 1; rewards clipped for learning → reward_clip.
+
+    Different here, on purpose, as in drq_eps: VALID convolutions (Dopamine's are SAME:
+    --conv-padding SAME gives them), a replay of 110,000 for the gin's 1,000,000 "proxy for
+    unbounded memory" (both hold the whole run), and one evaluation at the end
+    (Runner.num_iterations 10 evaluates after each 10,000 steps; the Atari 100k score is the
+    last).
+    """
+    return Config(
+        env=EnvConfig(
+            envs_per_seed=1, noop_max=30, episodic_life=True, reward_clip=True,
+            repeat_action_probability=0.0, max_episode_steps=27_000,
+        ),
+        replay=ReplayConfig(
+            replay_capacity=110_000, batch_size=32, n_step=10, prioritized=True,
+            priority_exponent=0.5, importance_exponent_start=0.5, importance_exponent_end=0.5,
+        ),
+        agent=AgentConfig(
+            network="shared_dueling", conv_padding="VALID", head="categorical", num_atoms=51,
+            v_min=-10.0, v_max=10.0, noisy=True, loss="categorical_double_q", gamma=0.99,
+            epsilon_start=1.0, epsilon_end=0.01, exploration_steps=2_000,
+            exploration_from_learning_starts=True, optimizer="adam", learning_rate=1e-4,
+            optimizer_eps=1.5e-4, max_grad_norm=0.0, target_update="hard",
+            target_update_period=2_000,
+        ),
+        train=TrainConfig(
+            total_frames=400_000, learning_starts=1_600, train_freq=1, log_interval=1_000,
+            checkpoint_every=100_000, keep_checkpoints=1,
+        ),
+        eval=EvalConfig(
+            eval_every=0, eval_episodes=100, eval_epsilon=0.001, eval_max_episode_steps=27_000
+        ),
+    )  # fmt: skip
+
+
 PRESETS = {
     "nature": nature,
     "dopamine": dopamine,
     "cleanrl": cleanrl,
     "drq_eps": drq_eps,
     "cartpole": cartpole,
+    "c51": c51,
+    "qr_dqn": qr_dqn,
+    "rainbow": rainbow,
+    "der": der,
 }

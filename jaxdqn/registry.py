@@ -1,6 +1,6 @@
 """Name → component registries that remember which module registered each name.
 
-A fork registers a component with one line, `losses.TD_ERRORS["mine"] = fn`, in a module or
+A fork registers a component with one line, `losses.LOSSES["mine"] = fn`, in a module or
 a script of its own. The run's config names only `"mine"`; so that a later process (play,
 resume, plot) can rebuild that config, the registry records where each name was set, the run
 writes it to config.json (`component_modules`), and the later process imports it again:
@@ -197,7 +197,7 @@ def component_registries() -> dict[str, Registry]:
     modules = {
         "network": ("jaxdqn.networks", "NETWORKS"),
         "augmentation": ("jaxdqn.augmentations", "AUGMENTATIONS"),
-        "loss": ("jaxdqn.losses", "TD_ERRORS"),
+        "loss": ("jaxdqn.losses", "LOSSES"),
         "policy": ("jaxdqn.policies", "POLICIES"),
         "target_update": ("jaxdqn.agent", "TARGET_UPDATES"),
     }

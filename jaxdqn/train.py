@@ -32,7 +32,7 @@ from jaxdqn.agent import TARGET_UPDATES, Agent, AgentState, make_agent
 from jaxdqn.augmentations import AUGMENTATIONS
 from jaxdqn.backends import Body, Step, stack_trees
 from jaxdqn.config import Config
-from jaxdqn.losses import TD_ERRORS
+from jaxdqn.losses import LOSSES
 from jaxdqn.networks import NETWORKS
 from jaxdqn.policies import POLICIES, Policy, linear_schedule
 from jaxdqn.replay import Replay, ReplayState, make_replay
@@ -54,8 +54,8 @@ class TrainState:
 class Parts(NamedTuple):
     """The swappable components of a run (`make_parts` builds them from the config's names)."""
 
-    network: Any  # flax module: observations → Q-values
-    td_error: Callable  # per transition: (q_tm1, a_tm1, r_t, discount_t, q_t, q_t_sel) → δ
+    network: Any  # flax module: observations → QOutput (Q-values, and a distribution)
+    loss: Callable  # per transition: LossInputs → (loss, priority) (jaxdqn.losses)
     policy: Policy
     optimizer: optax.GradientTransformation
     replay: Replay
@@ -129,11 +129,13 @@ def make_parts(config: Config, spec=None, **overrides) -> Parts:
     if "network" not in overrides:
         overrides["network"] = make_network(config, num_actions)
     builders = {
-        "td_error": lambda: TD_ERRORS[a.loss],
+        "loss": lambda: LOSSES[a.loss](a),
         "policy": lambda: POLICIES[a.policy],
         "optimizer": lambda: make_optimizer(config),
         "replay": lambda: make_replay(r.replay_capacity, config.env.envs_per_seed, obs_shape,
-                                      obs_dtype, dedup_frames=r.dedup_frames, n_step=r.n_step),
+                                      obs_dtype, dedup_frames=r.dedup_frames, n_step=r.n_step,
+                                      prioritized=r.prioritized,
+                                      priority_exponent=r.priority_exponent),
         "target_update": lambda: make_target_update(config),
         "augment": lambda: None if a.augmentation == "none" else AUGMENTATIONS[a.augmentation],
     }  # fmt: skip
@@ -144,21 +146,33 @@ def make_parts(config: Config, spec=None, **overrides) -> Parts:
                  network=overrides["network"])  # fmt: skip
 
 
+def make_importance_exponent(config: Config) -> Callable[[Array], Array]:
+    """fn(agent steps) → β of the importance weights, linear from its start to its end over
+    the run's agent steps (Schaul et al. 2016; Hessel et al. 2018: 0.4 → 1)."""
+    r = config.replay
+    return lambda steps: linear_schedule(
+        r.importance_exponent_start, r.importance_exponent_end, steps, config.total_steps_rounded
+    )
+
+
 def assemble_agent(config: Config, parts: Parts, num_actions: int) -> Agent:
     a = config.agent
+    prioritized = parts.replay.prioritized
     return make_agent(
         network=parts.network,
         optimizer=parts.optimizer,
-        td_error=parts.td_error,
+        loss=parts.loss,
         policy=parts.policy.sample,
         policy_schedule=make_policy_schedule(config, parts.policy),
         target_update=parts.target_update,
         sample=parts.replay.sample,
         batch_size=config.replay.batch_size,
         num_actions=num_actions,
-        loss_kind=a.td_loss,
         augment=parts.augment,
         target_is_online=a.target_update == "hard" and a.target_update_period == 1,
+        set_priorities=parts.replay.set_priorities if prioritized else None,
+        importance_exponent=make_importance_exponent(config) if prioritized else None,
+        noisy=a.noisy,
     )
 
 
@@ -170,7 +184,7 @@ def make_train(
 ) -> Trainer:
     """Builds the training functions of `config` on `runtime` (default: resolved here).
 
-    Any component (network, td_error, policy, optimizer, replay, target_update, augment) may
+    Any component (network, loss, policy, optimizer, replay, target_update, augment) may
     be passed to replace the configured one. `env_epoch` > 0 gives the envs fresh seeds (a
     resumed run restarts its episodes).
 
@@ -237,6 +251,11 @@ def make_train(
         return placement.abstract({"agent": agent_state, "replay": replay_state,
                                    "eval_key": eval_key}, replicated=("eval_key",))  # fmt: skip
 
+    # One update traced on shapes alone (nothing allocated, nothing compiled): a loss that reads
+    # what the network does not give (a distribution, a key) fails here, before the replay is.
+    abstract_obs = jax.ShapeDtypeStruct((S, E) + obs_shape, obs_dtype)
+    jax.eval_shape(lambda k, o: jax.vmap(agent.learn)(*fresh(k, o)), default_keys(), abstract_obs)
+
     body = make_body(config, runtime, agent, replay, placement, obs_shape, obs_dtype)
     warmup, run = stepper.compile(body)
     return Trainer(init, abstract_checkpoint, warmup, run, agent, replay, stepper, config,
@@ -276,12 +295,12 @@ def make_body(config, runtime, agent: Agent, replay: Replay, placement, obs_shap
 
     def learn(state: TrainState) -> tuple[TrainState, dict]:
         """The iteration's updates for every seed; losses averaged over them, `[S]`."""
-        agent_state, losses = state.agent, []
+        agent_state, replay_state, losses = state.agent, state.replay, []
         for _ in range(config.updates_per_iteration):
-            agent_state, learn_metrics = learn_all_seeds(agent_state, state.replay)
+            agent_state, replay_state, learn_metrics = learn_all_seeds(agent_state, replay_state)
             losses.append(learn_metrics)
         mean = jax.tree_util.tree_map(lambda *xs: jnp.mean(jnp.stack(xs), 0), *losses)
-        return constrain(state.replace(agent=agent_state)), mean
+        return constrain(state.replace(agent=agent_state, replay=replay_state)), mean
 
     def iteration(state: TrainState, env_step, learn) -> tuple[TrainState, dict]:
         """The algorithm's order: env steps acting on the online network, then updates."""
@@ -310,8 +329,9 @@ def _strategies(runtime: Runtime, agent: Agent, S: int):
         agent_state, batch = jax.vmap(agent.sample_batch)(agent_state, replay_state)
         take = lambda tree, s: jax.tree_util.tree_map(lambda x: x[s], tree)  # noqa: E731
         out = [agent.update(take(agent_state, s), take(batch, s)) for s in range(S)]
-        states, metrics = zip(*out, strict=True)
-        return stack_trees(states), stack_trees(metrics)
+        states, metrics, priorities = (stack_trees(x) for x in zip(*out, strict=True))
+        replay_state = jax.vmap(agent.set_priorities)(replay_state, batch.indices, priorities)
+        return states, replay_state, metrics
 
     def repeat(fn, state, n: int):
         if runtime.unroll >= n:

@@ -12,7 +12,8 @@ import pytest
 
 from jaxdqn.agent import hard_target_update, make_agent
 from jaxdqn.augmentations import AUGMENTATIONS
-from jaxdqn.losses import TD_ERRORS
+from jaxdqn.config import AgentConfig
+from jaxdqn.losses import LOSSES
 from jaxdqn.networks import MLPQNetwork
 from jaxdqn.policies import epsilon_greedy
 from jaxdqn.replay import Transition
@@ -24,7 +25,7 @@ def build(network_actions: int):
     agent = make_agent(
         network=MLPQNetwork(network_actions, hidden=(8,)),
         optimizer=optax.adam(1e-3),
-        td_error=TD_ERRORS["q"],
+        loss=LOSSES["q"](AgentConfig()),
         policy=epsilon_greedy,
         policy_schedule=lambda *args: jnp.float32(0.1),  # ε, whatever the schedule's inputs
         target_update=hard_target_update(10),
@@ -53,7 +54,8 @@ def test_act_and_update_accept_the_right_shapes(jit):
     act, update = (jax.jit(agent.act), jax.jit(agent.update)) if jit else (agent.act, agent.update)
     _, actions, _ = act(state, obs)
     assert actions.shape == (3,) and actions.dtype == jnp.int32
-    _, metrics = update(state, batch(BATCH))
+    _, metrics, priorities = update(state, batch(BATCH))
+    assert priorities.shape == (BATCH,)
     assert metrics["loss"].shape == ()
 
 
@@ -89,7 +91,7 @@ def build_with(td_error="q", augment=None, target_is_online=False, network=None)
     return make_agent(
         network=network or MLPQNetwork(NUM_ACTIONS, hidden=(16,)),
         optimizer=optax.adam(1e-2),
-        td_error=TD_ERRORS[td_error],
+        loss=LOSSES[td_error](AgentConfig()),
         policy=epsilon_greedy,
         policy_schedule=lambda *args: jnp.float32(0.5),
         target_update=hard_target_update(1),
@@ -116,8 +118,8 @@ def test_target_is_online_matches_a_synced_target_network(td_error):
     chex.assert_trees_all_equal(state.params, state.target_params)  # init copies
     a = b = state
     for seed in range(3):
-        a, metrics_a = jax.jit(two_nets.update)(a, random_batch(seed))
-        b, metrics_b = jax.jit(one_net.update)(b, random_batch(seed))
+        a, metrics_a, _ = jax.jit(two_nets.update)(a, random_batch(seed))
+        b, metrics_b, _ = jax.jit(one_net.update)(b, random_batch(seed))
         assert_trees_close(metrics_a, metrics_b)
         assert_trees_close(a.params, b.params)
         assert_trees_close(a.target_params, b.target_params)
@@ -140,12 +142,12 @@ def test_target_is_online_ignores_the_target_params(td_error):
     state = two_nets.init(jax.random.PRNGKey(0), jnp.zeros((3, 4)))
     state = state.replace(target_params=jax.tree.map(lambda x: x + 0.5, state.target_params))
     batch = random_batch(0)
-    _, metrics_a = two_nets.update(state, batch)
-    _, metrics_b = one_net.update(state, batch)
+    _, metrics_a, _ = two_nets.update(state, batch)
+    _, metrics_b, _ = one_net.update(state, batch)
     assert abs(float(metrics_a["loss"]) - float(metrics_b["loss"])) > 1e-3
     # target_is_online: the target params play no part at all.
     other = state.replace(target_params=jax.tree.map(jnp.zeros_like, state.target_params))
-    _, metrics_c = one_net.update(other, batch)
+    _, metrics_c, _ = one_net.update(other, batch)
     assert float(metrics_c["loss"]) == float(metrics_b["loss"])
 
 
@@ -170,7 +172,8 @@ def test_augment_is_not_used_when_acting():
         out_augmented = getattr(augmented, method)(state, obs)
         chex.assert_trees_all_equal(out_plain, out_augmented)  # state (key, steps), actions, ε
     chex.assert_trees_all_equal(
-        augmented.q_values(state.params, obs), plain.q_values(state.params, obs)
+        augmented.q_values(state.params, obs, state.key),
+        plain.q_values(state.params, obs, state.key),
     )
     assert calls == []
 
@@ -186,7 +189,7 @@ def test_augment_applies_to_s_tm1_and_s_t_with_independent_keys():
     state = plain.init(jax.random.PRNGKey(3), jnp.zeros((3, 4)))
     batch = random_batch(4)
 
-    new_state, metrics = augmented.update(state, batch)
+    new_state, metrics, _ = augmented.update(state, batch)
     key, k1, k2 = jax.random.split(state.key, 3)
     assert len(calls) == 2
     np.testing.assert_array_equal(calls[0], k1)  # s_tm1
@@ -195,12 +198,12 @@ def test_augment_applies_to_s_tm1_and_s_t_with_independent_keys():
     np.testing.assert_array_equal(new_state.key, key)
 
     by_hand = batch._replace(s_tm1=noise_augment(k1, batch.s_tm1), s_t=noise_augment(k2, batch.s_t))
-    ref_state, ref_metrics = plain.update(state, by_hand)
+    ref_state, ref_metrics, _ = plain.update(state, by_hand)
     assert_trees_close(metrics, ref_metrics)
     assert_trees_close(new_state.params, ref_state.params)
 
     # The augmentation changed the update, and the plain agent's update keeps its key.
-    plain_state, plain_metrics = plain.update(state, batch)
+    plain_state, plain_metrics, _ = plain.update(state, batch)
     assert abs(float(plain_metrics["loss"]) - float(metrics["loss"])) > 1e-4
     np.testing.assert_array_equal(plain_state.key, state.key)
 
@@ -245,11 +248,11 @@ def test_drq_update_under_jit_and_vmap_over_seeds():
     keys = jax.random.split(jax.random.PRNGKey(6), 2)
     states = jax.vmap(agent.init, in_axes=(0, None, 0))(keys, batch.s_tm1[:1], jnp.arange(2))
 
-    vmapped_state, vmapped = jax.jit(jax.vmap(agent.update, in_axes=(0, None)))(states, batch)
+    vmapped_state, vmapped, _ = jax.jit(jax.vmap(agent.update, in_axes=(0, None)))(states, batch)
     for seed in range(2):
         state = seed_slice(states, seed)
-        eager_state, eager = agent.update(state, batch)
-        jit_state, jitted = jax.jit(agent.update)(state, batch)
+        eager_state, eager, _ = agent.update(state, batch)
+        jit_state, jitted, _ = jax.jit(agent.update)(state, batch)
         assert_trees_close(jitted, eager, rtol=1e-5, atol=1e-6)
         assert_trees_close(jit_state.params, eager_state.params, rtol=1e-5, atol=1e-6)
         assert_trees_close(seed_slice(vmapped, seed), eager, rtol=1e-5, atol=1e-6)
@@ -258,6 +261,6 @@ def test_drq_update_under_jit_and_vmap_over_seeds():
         np.testing.assert_array_equal(vmapped_seed.key, jax.random.split(state.key, 3)[0])
         assert np.isfinite(float(eager["loss"]))
         # drq changed what the learner saw.
-        _, unaugmented = plain.update(state, batch)
+        _, unaugmented, _ = plain.update(state, batch)
         assert abs(float(unaugmented["loss"]) - float(eager["loss"])) > 1e-6
     assert float(vmapped["loss"][0]) != float(vmapped["loss"][1])

@@ -1,8 +1,11 @@
-"""experiments/atari100k.py: bad input, the table's arithmetic, and a CI-sized run."""
+"""experiments/atari100k.py: bad input, the presets and their published scores, the table's
+arithmetic, and a CI-sized run."""
 
 from __future__ import annotations
 
 import csv
+import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -16,7 +19,7 @@ sys.path.insert(0, str(ROOT / "experiments"))
 
 import atari100k  # noqa: E402
 
-pytestmark = pytest.mark.slow  # end-to-end: runs training or real envs (the full suite)
+from jaxdqn.presets import PRESETS  # noqa: E402
 
 
 def test_unknown_game_lists_the_26_and_suggests(capsys):
@@ -62,9 +65,91 @@ def test_aggregate_by_hand():
     assert rows[0]["mean"] == pytest.approx(482.2)
     assert rows[0]["low"] <= 482.2 <= rows[0]["high"]
     assert rows[1]["low"] == rows[1]["high"] == pytest.approx(14.6)  # identical seeds
-    assert rows[0]["drq_eps"] == 579.6 and rows[1]["hns"] == pytest.approx(1.0)
+    assert rows[0]["published"] == 579.6 and rows[1]["hns"] == pytest.approx(1.0)
+    # DER has a published score for Assault only: no published aggregate over Assault and Pong.
+    assert [r["published"] for r in atari100k.game_rows(scores, "der")] == [561.5, None]
+    assert all(agg[3] is None for agg in atari100k.aggregate(scores, "der").values())
+    der = atari100k.aggregate({"Assault-v5": scores["Assault-v5"]}, "der")
+    assert der["mean"][3] == pytest.approx((561.5 - 222.4) / (742.0 - 222.4))
 
 
+def test_preset_choice(capsys, tmp_path):
+    # der is accepted (nothing finished in an empty --dir: no table, nothing trained).
+    assert atari100k.main(["--games", "Assault", "--preset", "der", "--table-only",
+                           "--dir", str(tmp_path)]) == ""  # fmt: skip
+    with pytest.raises(SystemExit) as err:
+        atari100k.main(["--games", "Assault", "--preset", "rainbow"])
+    assert err.value.code == 2
+    message = capsys.readouterr().err
+    assert "--preset: 'rainbow' is not an Atari 100k preset" in message
+    assert "one of drq_eps (DrQ(ε)), der (DER)" in message
+
+
+def fake_run(run_dir: Path, env: str, seed: int, preset: str, score: float) -> None:
+    """A finished one-seed run of `preset` as the script leaves it: config.json, and the final
+    evaluation in metrics.jsonl."""
+    config = PRESETS[preset]()
+    config = dataclasses.replace(
+        config,
+        env=dataclasses.replace(config.env, env_id=env, seed=seed, num_seeds=1),
+        train=dataclasses.replace(
+            config.train, run_dir=str(run_dir), run_name=f"{env}-seed{seed}", progress=False
+        ),
+    )
+    path = run_dir / f"{env}-seed{seed}"
+    path.mkdir(parents=True)
+    saved = {"config": dataclasses.asdict(config), "derived": {"total_steps": 100_000}}
+    (path / "config.json").write_text(json.dumps(saved, default=str))
+    record = {"seed": 0, "step": 100_000, "frames": 400_000, "phase": "eval", "eval/score": score}
+    (path / "metrics.jsonl").write_text(json.dumps(record) + "\n")
+
+
+def test_der_table_names_der_and_its_published_scores(tmp_path):
+    for seed, (assault, pong) in enumerate([(500.0, -20.0), (600.0, -19.0)]):
+        fake_run(tmp_path, "Assault-v5", seed, "der", assault)
+        fake_run(tmp_path, "Pong-v5", seed, "der", pong)
+    table = atari100k.main(["--games", "Assault,Pong", "--seeds", "2", "--preset", "der",
+                            "--table-only", "--dir", str(tmp_path)])  # fmt: skip
+    assert table == (tmp_path / "atari100k.md").read_text()
+    assert table.startswith("# Atari 100k, DER preset: 2 game(s)")
+    assert "| DER published | human-normalised (ours) | human-normalised (DER) |" in table
+    assert "| ours [95% stratified-bootstrap CI] | DER published |" in table
+    assert "DrQ" not in table
+    # Assault: ours (550 - 222.4) / 519.6 = 0.630, DER's 561.5 → 0.653. Pong: (-19.5 + 20.7) /
+    # 35.3 = 0.034, and no DER value: "—", and no DER aggregate over the two games.
+    assert "| Assault | 2 | 550.0 [500.0, 600.0] | 222.4 | 742 | 561.5 | 0.630 | 0.653 |" in table
+    assert "| Pong | 2 | -19.5 [-20.0, -19.0] | -20.7 | 14.6 | — | 0.034 | — |" in table
+    assert "| mean | 0.332 [" in table and table.count("] | — |") == 3
+    with open(tmp_path / "atari100k.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["game"], r["der_published"]) for r in rows] == [("Assault", "561.5"), ("Pong", "")]
+    assert (tmp_path / "atari100k.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("trained, asked", [("drq_eps", "der"), ("der", "drq_eps")])
+def test_runs_of_another_preset_are_refused(trained, asked, tmp_path, monkeypatch, capsys):
+    fake_run(tmp_path, "Assault-v5", 0, trained, 600.0)
+    args = ["--games", "Assault", "--seeds", "1", "--preset", asked, "--dir", str(tmp_path)]
+    with pytest.raises(SystemExit) as err:  # the table of the runs there
+        atari100k.main([*args, "--table-only"])
+    assert err.value.code == 2
+    assert f"holds a run of the {trained} preset, not {asked}: each preset needs its own --dir" in (
+        capsys.readouterr().err
+    )
+
+    def train(plans):
+        raise AssertionError("trained")
+
+    monkeypatch.setattr(atari100k._cli, "train_planned", train)
+    with pytest.raises(SystemExit) as err:  # training: refused while planning
+        atari100k.main(args)
+    assert err.value.code == 2
+    message = capsys.readouterr().err
+    assert "Assault-v5-seed0 holds a run with other settings (" in message
+    assert "agent.loss: " in message
+
+
+@pytest.mark.slow  # end-to-end: trains 4 runs on real envs
 def test_ci_sized_run_writes_the_table(tmp_path):
     run_dir = tmp_path / "a100k"
     command = [
@@ -94,6 +179,7 @@ def test_ci_sized_run_writes_the_table(tmp_path):
     with open(run_dir / "atari100k.csv") as f:
         rows = list(csv.DictReader(f))
     assert [r["game"] for r in rows] == ["Assault", "Pong"]
+    assert [r["drq_eps_published"] for r in rows] == ["579.6", "-9.1"]  # the committed CSV's name
     for r in rows:
         seeds = [float(s) for s in r["scores"].split()]
         assert len(seeds) == 2 and float(r["mean"]) == pytest.approx(np.mean(seeds))

@@ -27,7 +27,9 @@ from jaxdqn.presets import cartpole as cartpole_preset  # noqa: E402
 from jaxdqn.runtime import resolve  # noqa: E402
 from jaxdqn.train import make_train  # noqa: E402
 
-pytestmark = pytest.mark.slow  # end-to-end: runs training or real envs (the full suite)
+# slow: end-to-end, runs training or real envs (the full suite); one worker holds the module's
+# shared fixture.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_checkpoint")]
 
 N = 3_000  # agent steps per half
 COMMON = [
@@ -63,13 +65,22 @@ class RestartEnvs(Part):
         run.state = run.trainer.init(agent_state=run.state.agent, replay_state=run.state.replay)
 
 
-@pytest.fixture(scope="module")
-def resumed(tmp_path_factory):
-    """N steps, stop, resume to 2N (episodes restart at N)."""
+# The Rainbow parts on CartPole: noisy dueling categorical network, double-Q categorical loss,
+# 3-step returns, prioritised replay (its sum tree is part of the replay state saved).
+RAINBOW = ["--network", "mlp_dueling", "--noisy", "--head", "categorical", "--loss",
+           "categorical_double_q", "--v-min", "0", "--v-max", "100", "--n-step", "3",
+           "--prioritized"]  # fmt: skip
+VARIANTS = {"dqn": [], "rainbow": RAINBOW}
+
+
+@pytest.fixture(scope="module", params=list(VARIANTS))
+def resumed(request, tmp_path_factory):
+    """N steps, stop, resume to 2N (episodes restart at N); DQN, and the Rainbow parts."""
     runs = tmp_path_factory.mktemp("runs")
-    cartpole.main(COMMON + ["--total-frames", str(N), "--run-dir", str(runs), "--run-name", "r"])
+    flags = COMMON + VARIANTS[request.param]
+    cartpole.main(flags + ["--total-frames", str(N), "--run-dir", str(runs), "--run-name", "r"])
     out = cartpole.main(["--resume", str(runs / "r"), "--total-frames", str(2 * N)])
-    return out, runs / "r"
+    return out, runs / "r", flags
 
 
 @pytest.mark.slow
@@ -77,10 +88,10 @@ def test_resume_equals_uninterrupted_run_with_restart(resumed, tmp_path):
     """2N steps in one process, restarting episodes at N exactly as a resume does, ends with
     the same params, optimiser state and replay contents as N + resume + N; the metrics agree
     record for record."""
-    out_b, run_b = resumed
+    out_b, run_b, flags = resumed
     config, resume, options = cartpole._cli.parse(
-        "cartpole", "", COMMON + ["--total-frames", str(2 * N), "--run-dir", str(tmp_path),
-                                  "--run-name", "a"], {"cartpole": cartpole_preset})  # fmt: skip
+        "cartpole", "", flags + ["--total-frames", str(2 * N), "--run-dir", str(tmp_path),
+                                 "--run-name", "a"], {"cartpole": cartpole_preset})  # fmt: skip
     assert not resume
     (tmp_path / "a").mkdir()
     logger = RunLogger(tmp_path / "a", progress=False)
@@ -93,12 +104,15 @@ def test_resume_equals_uninterrupted_run_with_restart(resumed, tmp_path):
     assert_trees_equal(a.agent.opt_state, b.agent.opt_state)
     assert_trees_equal(a.replay, b.replay)
     assert int(np.asarray(b.agent.updates)[0]) > 1_000  # learning happened on both sides
+    if config.replay.prioritized:  # the losses' priorities reached the tree: not all equal
+        leaves = np.asarray(b.replay.priority_tree)[:, -b.replay.priority_tree.shape[1] // 2 :]
+        assert len(np.unique(leaves[leaves > 0])) > 100
     assert training_records(tmp_path / "a") == training_records(run_b)
 
 
 @pytest.mark.slow
 def test_resumed_metrics_have_no_duplicate_or_missing_steps(resumed):
-    _, run_dir = resumed
+    _, run_dir, _ = resumed
     for seed in (0, 1):
         steps = [r["step"] for r in read_metrics(run_dir) if r["seed"] == seed
                  and r["phase"] != "eval"]  # fmt: skip
@@ -241,7 +255,7 @@ def test_unwritable_checkpoint_dir_names_reason_and_keeps_previous(tmp_path, mon
 
 
 def test_resume_errors_are_clear(resumed, tmp_path, capsys):
-    _, run_dir = resumed
+    _, run_dir, _ = resumed
     cases = [
         (["--resume", str(tmp_path / "missing")], "does not exist"),
         (["--resume", str(run_dir), "--hidden", "64"], "hidden"),
@@ -262,7 +276,7 @@ def test_resume_errors_are_clear(resumed, tmp_path, capsys):
 def test_corrupt_checkpoint_fails_loudly(resumed, tmp_path, capsys):
     import shutil
 
-    _, run_dir = resumed
+    _, run_dir, _ = resumed
     copy = tmp_path / "copy"
     shutil.copytree(run_dir, copy)
     step_dir = copy / "checkpoints" / str(2 * N) / "state"
@@ -315,7 +329,7 @@ def test_resume_under_other_package_versions_warns(resumed, tmp_path, monkeypatc
 
     import jaxdqn.rundir as rundir_module
 
-    _, run_dir = resumed
+    _, run_dir, _ = resumed
     copy = tmp_path / "r"
     shutil.copytree(run_dir, copy)
     recorded = json.loads((copy / "config.json").read_text())["versions"]

@@ -197,7 +197,8 @@ def test_presets_construct():
     assert cartpole.env.frame_skip == 1
     assert cartpole.agent.network == "mlp"
     assert cartpole.total_steps == cartpole.train.total_frames
-    assert set(config.PRESETS) == {"nature", "dopamine", "cleanrl", "drq_eps", "cartpole"}
+    assert set(config.PRESETS) == {"nature", "dopamine", "cleanrl", "drq_eps", "cartpole", "c51",
+                                   "qr_dqn", "rainbow", "der"}  # fmt: skip
 
 
 def test_augmentation_refused_on_a_non_atari_env():
@@ -260,3 +261,46 @@ def test_train_freq_must_fit_envs_per_seed():
     # 3 envs and train_freq 4: neither divides the other.
     with raises_naming("train_freq", 4):
         Config(env=EnvConfig(envs_per_seed=3), train=TrainConfig(train_freq=4))
+
+
+@pytest.mark.parametrize(
+    "kwargs, field, value",
+    [
+        (dict(head="categorical", num_atoms=1), "num_atoms", 1),  # atoms ≤ 1
+        (dict(head="quantile", num_atoms=0), "num_atoms", 0),  # quantiles ≤ 0
+        (dict(v_min=10.0, v_max=10.0), "v_min", 10.0),  # v_min ≥ v_max
+        (dict(v_min=3.0, v_max=-3.0), "v_min", 3.0),
+        (dict(quantile_kappa=-1.0), "quantile_kappa", -1.0),
+        (dict(head="mixture"), "head", "mixture"),
+    ],
+)
+def test_distributional_settings_refused_by_name(kwargs, field, value):
+    with raises_naming(field, value):
+        config.AgentConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, field, value",
+    [
+        (dict(priority_exponent=-0.5), "priority_exponent", -0.5),  # α < 0
+        (dict(importance_exponent_start=-0.1), "importance_exponent_start", -0.1),  # β ∉ [0, 1]
+        (dict(importance_exponent_end=1.5), "importance_exponent_end", 1.5),
+    ],
+)
+def test_prioritized_replay_settings_refused_by_name(kwargs, field, value):
+    with raises_naming(field, value):
+        config.ReplayConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "loss, head, needed",
+    [("categorical", "q", "categorical"), ("categorical_double_q", "quantile", "categorical"),
+     ("quantile", "categorical", "quantile"), ("quantile_double_q", "q", "quantile")],
+)  # fmt: skip
+def test_a_distributional_loss_needs_its_head(loss, head, needed):
+    """A loss that needs a distribution the network does not give: refused when the config is
+    built, before anything is allocated, naming the head it needs."""
+    with raises_naming("loss", loss) as info:
+        config.AgentConfig(loss=loss, head=head)
+    assert f"--head {needed}" in str(info.value)
+    config.AgentConfig(loss=loss, head=needed)  # and accepted with it

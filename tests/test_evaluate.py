@@ -75,7 +75,8 @@ def test_evaluator_scores_are_real_full_game_scores():
     params = jax.vmap(net.init, in_axes=(0, None))(
         jax.random.split(jax.random.PRNGKey(0), 2), np.zeros((1, 4, 84, 84), np.uint8)
     )
-    scores = make_evaluator(config, net.apply)(params, jax.random.PRNGKey(1))
+    q_values = lambda p, obs, key: net.apply(p, obs).q_values  # noqa: E731
+    scores = make_evaluator(config, q_values)(params, jax.random.PRNGKey(1))
     assert scores.shape == (2, 2)
     assert np.all(scores % 21 == 0) and scores.max() > 21
 

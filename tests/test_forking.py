@@ -30,9 +30,11 @@ import _cli  # noqa: E402
 import play  # noqa: E402
 import plot as plot_script  # noqa: E402
 
+pytestmark = pytest.mark.xdist_group("test_forking")  # one worker holds the shared fixture
+
 REGISTRIES = {
     "network": networks.NETWORKS,
-    "loss": losses.TD_ERRORS,
+    "loss": losses.LOSSES,
     "policy": policies.POLICIES,
     "target_update": agent.TARGET_UPDATES,
 }
@@ -40,11 +42,11 @@ REGISTRIES = {
 
 @pytest.fixture
 def td_errors():
-    """Running the example registers its loss in the library's TD_ERRORS: undo that after."""
-    before = set(losses.TD_ERRORS)
-    yield losses.TD_ERRORS
-    for name in set(losses.TD_ERRORS) - before:
-        del losses.TD_ERRORS[name]
+    """Running the example registers its loss in the library's LOSSES: undo that after."""
+    before = set(losses.LOSSES)
+    yield losses.LOSSES
+    for name in set(losses.LOSSES) - before:
+        del losses.LOSSES[name]
 
 
 def load_example():
@@ -122,31 +124,45 @@ def test_doc_shows_the_example_verbatim():
         assert blocks == [f.read()]
 
 
+def q_inputs(q_tm1, a_tm1, r_t, discount_t, q_t_target, q_t_online, q_tm1_target=None):
+    """LossInputs of Q-value-only network outputs."""
+    out = lambda q: networks.QOutput(q_values=q)  # noqa: E731
+    target_tm1 = q_tm1 if q_tm1_target is None else q_tm1_target
+    return losses.LossInputs(out(q_tm1), out(target_tm1), a_tm1, r_t, discount_t,
+                             out(q_t_online), out(q_t_target))  # fmt: skip
+
+
 @pytest.mark.slow
 def test_expected_sarsa_td_error_by_hand(td_errors, monkeypatch):
     example = load_example()
-    assert td_errors["expected_sarsa"] is example.expected_sarsa
+    assert "expected_sarsa" in td_errors
     q_tm1, r_t, discount_t = jnp.array([0.5, 2.0]), jnp.array(1.0), jnp.array(0.5)
     q_t_target, q_t_online = jnp.array([2.0, 4.0]), jnp.array([1.0, 3.0])
     # τ = 1: π = softmax([1, 3]) = [1, e²] / (1 + e²) = [0.1192029, 0.8807971];
     # Σ π·Q_target = 0.1192029·2 + 0.8807971·4 = 3.7615942; target = 1 + 0.5·3.7615942 = 2.8807971.
     monkeypatch.setattr(example, "TAU", 1.0)
     fn = jax.vmap(example.expected_sarsa)
-    args = (jnp.stack([q_tm1, q_tm1]), jnp.array([0, 1]), jnp.stack([r_t, r_t]))
-    args += (jnp.stack([discount_t] * 2), jnp.stack([q_t_target] * 2))
-    args += (jnp.stack([q_t_online] * 2),)
+    stack = lambda x: jnp.stack([x, x])  # noqa: E731
+    batch = q_inputs(stack(q_tm1), jnp.array([0, 1]), stack(r_t), stack(discount_t),
+                     stack(q_t_target), stack(q_t_online))  # fmt: skip
     for f in (fn, jax.jit(fn)):
-        np.testing.assert_allclose(f(*args), [2.3807971, 0.8807971], rtol=1e-6)
+        np.testing.assert_allclose(f(batch), [2.3807971, 0.8807971], rtol=1e-6)
+    # The registered loss: MSE of δ with --td-loss mse, priority |δ|.
+    config = dataclasses.replace(_cli.parse("cartpole", "", [])[0].agent, td_loss="mse")
+    loss, priority = jax.vmap(td_errors["expected_sarsa"](config))(batch)
+    np.testing.assert_allclose(loss, 0.5 * np.square([2.3807971, 0.8807971]), rtol=1e-5)
+    np.testing.assert_allclose(priority, [2.3807971, 0.8807971], rtol=1e-6)
     # The target is held fixed: only Q(s, a) receives a gradient.
-    grads = jax.grad(lambda *a: example.expected_sarsa(*a), argnums=(0, 4, 5))(
-        q_tm1, jnp.array(1), r_t, discount_t, q_t_target, q_t_online
-    )
+    grads = jax.grad(lambda q, qt, qo: example.expected_sarsa(
+        q_inputs(q, jnp.array(1), r_t, discount_t, qt, qo)), argnums=(0, 1, 2))(
+        q_tm1, q_t_target, q_t_online)  # fmt: skip
     np.testing.assert_array_equal(grads[0], [0.0, -1.0])
     np.testing.assert_array_equal(grads[1], [0.0, 0.0])
     np.testing.assert_array_equal(grads[2], [0.0, 0.0])
     # The example's τ = 0.05 is greedy to float precision (e^-40): the double-Q target 1 + 0.5·4.
     monkeypatch.setattr(example, "TAU", 0.05)
-    td = example.expected_sarsa(q_tm1, jnp.array(0), r_t, discount_t, q_t_target, q_t_online)
+    td = example.expected_sarsa(q_inputs(q_tm1, jnp.array(0), r_t, discount_t, q_t_target,
+                                         q_t_online))  # fmt: skip
     np.testing.assert_allclose(td, 2.5, rtol=1e-6)
 
 

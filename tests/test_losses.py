@@ -5,7 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxdqn.losses import TD_ERRORS, double_q_learning, q_learning, td_loss
+from jaxdqn.config import AgentConfig
+from jaxdqn.losses import LOSSES, LossInputs, double_q_learning, q_learning, td_loss
+from jaxdqn.networks import QOutput
 
 # One transition used throughout: A = 3 actions, a_tm1 = 1, r_t = 0.5, γ = 0.9.
 Q_TM1 = jnp.array([1.0, 2.0, 3.0])
@@ -104,20 +106,40 @@ def test_double_q_learning_vmap_matches_numpy_loop():
     np.testing.assert_allclose(td, expected, rtol=1e-5, atol=1e-6)
 
 
+def loss_inputs(q_tm1, a_tm1, r_t, discount_t, q_t_target, q_t_online) -> LossInputs:
+    """LossInputs of Q-value-only outputs (the target at s_tm1: a copy of the online one)."""
+    out = lambda q: QOutput(q_values=jnp.asarray(q))  # noqa: E731
+    return LossInputs(out(q_tm1), out(q_tm1), a_tm1, r_t, discount_t, out(q_t_online),
+                      out(q_t_target))  # fmt: skip
+
+
 @pytest.mark.parametrize("name", ["q", "double_q"])
 def test_jit_matches_eager(name):
-    fn = jax.vmap(TD_ERRORS[name])
-    args = _random_batch(2)
-    np.testing.assert_allclose(jax.jit(fn)(*args), fn(*args), rtol=1e-6, atol=1e-7)
+    fn = jax.vmap(LOSSES[name](AgentConfig()))
+    args = loss_inputs(*_random_batch(2))
+    chex_close = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)  # noqa: E731
+    jax.tree.map(chex_close, jax.jit(fn)(args), fn(args))
 
 
-def test_registry_adapters_route_networks():
-    # "q" evaluates max over the target network and ignores the online one;
-    # "double_q" selects with the online network and evaluates with the target one.
-    td_q = TD_ERRORS["q"](Q_TM1, A_TM1, R_T, GAMMA, Q_T, Q_T_SELECTOR)
-    td_double = TD_ERRORS["double_q"](Q_TM1, A_TM1, R_T, GAMMA, Q_T, Q_T_SELECTOR)
-    np.testing.assert_allclose(td_q, 2.1, rtol=1e-6)
-    np.testing.assert_allclose(td_double, 0.3, rtol=1e-5)
+def test_registry_routes_networks_and_gives_priorities():
+    # "q" evaluates max over the target network and ignores the online one: td 2.1 (above);
+    # "double_q" selects with the online network and evaluates with the target one: td 0.3.
+    x = loss_inputs(Q_TM1, A_TM1, R_T, GAMMA, Q_T, Q_T_SELECTOR)
+    loss_q, priority_q = LOSSES["q"](AgentConfig(td_loss="mse"))(x)
+    np.testing.assert_allclose(loss_q, 0.5 * 2.1**2, rtol=1e-6)  # ½δ²
+    np.testing.assert_allclose(priority_q, 2.1, rtol=1e-6)  # |δ|
+    loss_d, priority_d = LOSSES["double_q"](AgentConfig(td_loss="huber"))(x)
+    np.testing.assert_allclose(loss_d, 0.5 * 0.3**2, rtol=1e-5)  # |δ| < 1: ½δ²
+    np.testing.assert_allclose(priority_d, 0.3, rtol=1e-5)
+    loss_q, _ = LOSSES["q"](AgentConfig(td_loss="huber"))(x)
+    np.testing.assert_allclose(loss_q, 2.1 - 0.5, rtol=1e-6)  # |δ| > 1: |δ| - ½
+
+
+@pytest.mark.parametrize("name", ["categorical", "categorical_double_q", "quantile"])
+def test_distributional_loss_on_a_q_only_network_fails_clearly(name):
+    x = loss_inputs(Q_TM1, A_TM1, R_T, GAMMA, Q_T, Q_T_SELECTOR)
+    with pytest.raises(ValueError, match=f"loss '{name}' needs a network output with"):
+        LOSSES[name](AgentConfig())(x)
 
 
 def test_gradients_flow_only_through_q_tm1():

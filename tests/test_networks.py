@@ -8,6 +8,8 @@ import pytest
 
 from jaxdqn.networks import MLPQNetwork, NatureQNetwork
 
+pytestmark = pytest.mark.xdist_group("test_networks")  # one worker holds the shared fixture
+
 OBS_SHAPE = (4, 84, 84)  # envpool's [stack, H, W]
 
 
@@ -66,7 +68,7 @@ def random_frames(seed, batch):
 @pytest.mark.slow
 def test_nature_output_shape_and_dtype(nature):
     net, params = nature
-    q = net.apply(params, jnp.asarray(random_frames(0, 3)))
+    q = net.apply(params, jnp.asarray(random_frames(0, 3))).q_values
     assert q.shape == (3, 7)
     assert q.dtype == jnp.float32
     assert np.isfinite(np.asarray(q)).all()
@@ -102,7 +104,10 @@ def test_nature_matches_numpy_forward(nature):
     net, params = nature
     obs = random_frames(2, 2)
     np.testing.assert_allclose(
-        net.apply(params, jnp.asarray(obs)), numpy_nature_forward(params, obs), rtol=1e-4, atol=1e-4
+        net.apply(params, jnp.asarray(obs)).q_values,
+        numpy_nature_forward(params, obs),
+        rtol=1e-4,
+        atol=1e-4,
     )
 
 
@@ -113,7 +118,7 @@ def test_nature_divides_by_255(nature):
     shape = (1,) + OBS_SHAPE
     for frame_value, float_value in ((0, 0.0), (255, 1.0)):
         np.testing.assert_allclose(
-            net.apply(params, jnp.full(shape, frame_value, jnp.uint8)),
+            net.apply(params, jnp.full(shape, frame_value, jnp.uint8)).q_values,
             numpy_nature_layers(params, np.full(shape, float_value)),
             rtol=1e-4,
             atol=1e-4,
@@ -132,23 +137,23 @@ def test_nature_zero_input_with_zero_biases_is_zero(nature):
     params = jax.tree_util.tree_map_with_path(
         lambda path, x: jnp.zeros_like(x) if path[-1].key == "bias" else x, params
     )
-    q = net.apply(params, jnp.zeros((2,) + OBS_SHAPE, jnp.uint8))
+    q = net.apply(params, jnp.zeros((2,) + OBS_SHAPE, jnp.uint8)).q_values
     np.testing.assert_array_equal(q, np.zeros((2, 7), np.float32))
 
 
 def test_nature_uint8_and_float_inputs_agree(nature):
     net, params = nature
     obs = random_frames(4, 2)
-    q_uint8 = net.apply(params, jnp.asarray(obs))
-    q_float = net.apply(params, jnp.asarray(obs, jnp.float32))
+    q_uint8 = net.apply(params, jnp.asarray(obs)).q_values
+    q_float = net.apply(params, jnp.asarray(obs, jnp.float32)).q_values
     np.testing.assert_array_equal(q_uint8, q_float)
 
 
 def test_nature_batch_rows_are_independent(nature):
     net, params = nature
     obs = jnp.asarray(random_frames(5, 3))
-    q = net.apply(params, obs)
-    np.testing.assert_allclose(q[1:2], net.apply(params, obs[1:2]), rtol=1e-5, atol=1e-5)
+    q = net.apply(params, obs).q_values
+    np.testing.assert_allclose(q[1:2], net.apply(params, obs[1:2]).q_values, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.slow
@@ -156,9 +161,9 @@ def test_nature_extra_leading_axes(nature):
     # [seeds, envs, 4, 84, 84] → [seeds, envs, A], the same values as the flattened batch.
     net, params = nature
     obs = jnp.asarray(random_frames(6, 6)).reshape((2, 3) + OBS_SHAPE)
-    q = net.apply(params, obs)
+    q = net.apply(params, obs).q_values
     assert q.shape == (2, 3, 7)
-    flat = net.apply(params, obs.reshape((6,) + OBS_SHAPE))
+    flat = net.apply(params, obs.reshape((6,) + OBS_SHAPE)).q_values
     np.testing.assert_allclose(q.reshape(6, 7), flat, rtol=1e-5, atol=1e-5)
 
 
@@ -166,7 +171,10 @@ def test_nature_jit_matches_eager(nature):
     net, params = nature
     obs = jnp.asarray(random_frames(7, 2))
     np.testing.assert_allclose(
-        jax.jit(net.apply)(params, obs), net.apply(params, obs), rtol=1e-5, atol=1e-5
+        jax.jit(net.apply)(params, obs).q_values,
+        net.apply(params, obs).q_values,
+        rtol=1e-5,
+        atol=1e-5,
     )
 
 
@@ -176,10 +184,10 @@ def test_mlp_shapes_and_parameter_count():
     params = net.init(jax.random.key(0), jnp.zeros((1, 4)))
     # 4→16, 16→8, 8→3, each with bias: 80 + 136 + 27 = 243
     assert num_params(params) == (4 * 16 + 16) + (16 * 8 + 8) + (8 * 3 + 3) == 243
-    q = net.apply(params, jnp.ones((5, 4)))
+    q = net.apply(params, jnp.ones((5, 4))).q_values
     assert q.shape == (5, 3) and q.dtype == jnp.float32
-    assert net.apply(params, jnp.ones((4,))).shape == (3,)
-    assert net.apply(params, jnp.ones((2, 5, 4))).shape == (2, 5, 3)
+    assert net.apply(params, jnp.ones((4,))).q_values.shape == (3,)
+    assert net.apply(params, jnp.ones((2, 5, 4))).q_values.shape == (2, 5, 3)
 
 
 @pytest.mark.slow
@@ -191,11 +199,11 @@ def test_mlp_matches_numpy_forward_and_jit():
     h = np.maximum(obs @ p["Dense_0"]["kernel"] + p["Dense_0"]["bias"], 0.0)
     h = np.maximum(h @ p["Dense_1"]["kernel"] + p["Dense_1"]["bias"], 0.0)
     expected = h @ p["Dense_2"]["kernel"] + p["Dense_2"]["bias"]
-    q = net.apply(params, jnp.asarray(obs))
+    q = net.apply(params, jnp.asarray(obs)).q_values
     np.testing.assert_allclose(q, expected, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(jax.jit(net.apply)(params, jnp.asarray(obs)), q, rtol=1e-6)
+    np.testing.assert_allclose(jax.jit(net.apply)(params, jnp.asarray(obs)).q_values, q, rtol=1e-6)
     # Integer observations are cast to float32.
-    q_int = net.apply(params, jnp.arange(4, dtype=jnp.int32))
+    q_int = net.apply(params, jnp.arange(4, dtype=jnp.int32)).q_values
     assert q_int.dtype == jnp.float32
 
 
@@ -220,7 +228,8 @@ def test_dueling_network_streams():
     net = DuelingQNetwork(num_actions=6)
     obs = jax.random.randint(jax.random.PRNGKey(0), (3, 4, 84, 84), 0, 256).astype(jnp.uint8)
     params = net.init(jax.random.PRNGKey(1), obs)
-    q, state = net.apply(params, obs, capture_intermediates=True)
+    out, state = net.apply(params, obs, capture_intermediates=True)
+    q = out.q_values
     assert q.shape == (3, 6) and q.dtype == jnp.float32
     p = params["params"]
     # Same torso as the Nature network, then two 512-unit streams: value (1) and advantage (A).
@@ -324,7 +333,7 @@ def test_shared_dueling_matches_numpy_forward(padding):
     params = net.init(jax.random.key(3), jnp.zeros((1,) + OBS_SHAPE, jnp.uint8))
     params = with_random_biases(params, 4)
     obs = random_frames(9, 2)
-    q = net.apply(params, jnp.asarray(obs))
+    q = net.apply(params, jnp.asarray(obs)).q_values
     assert q.shape == (2, 6) and q.dtype == jnp.float32
     expected = numpy_shared_dueling_forward(params, obs, padding)
     np.testing.assert_allclose(q, expected, rtol=1e-4, atol=1e-4)
@@ -387,7 +396,7 @@ def test_nature_default_keeps_its_checkpoint_layout():
     assert jax.tree.structure(new) == jax.tree.structure(old)
     jax.tree.map(np.testing.assert_array_equal, new, old)
     old = with_random_biases(old, 7)
-    np.testing.assert_allclose(new_net.apply(old, obs), old_net.apply(old, obs), rtol=1e-6)
+    np.testing.assert_allclose(new_net.apply(old, obs).q_values, old_net.apply(old, obs), rtol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["nature", "dueling", "shared_dueling"])

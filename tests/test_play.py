@@ -14,7 +14,9 @@ sys.path.insert(0, str(ROOT / "experiments"))
 import assault  # noqa: E402
 import play  # noqa: E402
 
-pytestmark = pytest.mark.slow  # end-to-end: runs training or real envs (the full suite)
+# slow: end-to-end, runs training or real envs (the full suite); one worker holds the module's
+# shared fixture.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_play")]
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ SCRIPT = textwrap.dedent("""
     def fork_loss(q_tm1, a_tm1, r_t, discount_t, q_t_target, q_t_online):
         return r_t - q_tm1[a_tm1]
 
-    losses.TD_ERRORS["{name}"] = fork_loss
+    losses.LOSSES["{name}"] = fork_loss
     if __name__ == "__main__":
         raise SystemExit("the script's main block ran")
 """)
@@ -79,7 +79,7 @@ def test_a_registry_is_a_dict_that_records_who_set_each_name():
 def test_builtins_record_nothing_to_import():
     regs = component_registries()
     assert set(regs) == {"network", "augmentation", "loss", "policy", "target_update"}
-    assert regs["loss"] is losses.TD_ERRORS and isinstance(regs["loss"], Registry)
+    assert regs["loss"] is losses.LOSSES and isinstance(regs["loss"], Registry)
     for reg in regs.values():
         for name in reg:
             assert reg.origin(name).startswith("jaxdqn.") and is_library(reg.origin(name))
@@ -95,16 +95,16 @@ def test_is_library():
 
 def test_a_module_imported_by_name_is_recorded_by_name(fork_pkg, registries):
     importlib.import_module("fork_pkg.comps")
-    assert losses.TD_ERRORS.origin("pkg_loss") == "fork_pkg.comps"
+    assert losses.LOSSES.origin("pkg_loss") == "fork_pkg.comps"
     config = cartpole()
     config = dataclasses.replace(config, agent=dataclasses.replace(config.agent, loss="pkg_loss"))
     assert component_modules(config) == {"loss": "fork_pkg.comps"}
     # Another process: the name is not registered until the module is imported again.
-    del losses.TD_ERRORS["pkg_loss"], sys.modules["fork_pkg.comps"]
+    del losses.LOSSES["pkg_loss"], sys.modules["fork_pkg.comps"]
     assert import_component_modules({"loss": "fork_pkg.comps"}, {"loss": "pkg_loss"}) == [
         "fork_pkg.comps"
     ]
-    assert "pkg_loss" in losses.TD_ERRORS
+    assert "pkg_loss" in losses.LOSSES
     # Already registered (the fork's own script runs): nothing to import.
     assert import_component_modules({"loss": "fork_pkg.comps"}, {"loss": "pkg_loss"}) == []
 
@@ -114,13 +114,13 @@ def test_a_script_is_recorded_by_its_path_and_imported_without_its_main_block(tm
     script.write_text(SCRIPT.format(name="script_loss"))
     with pytest.raises(SystemExit, match="main block ran"):
         runpy.run_path(str(script), run_name="__main__")  # `python my_fork.py`
-    assert losses.TD_ERRORS.origin("script_loss") == str(script)  # absolute: outside the repo
-    del losses.TD_ERRORS["script_loss"]
+    assert losses.LOSSES.origin("script_loss") == str(script)  # absolute: outside the repo
+    del losses.LOSSES["script_loss"]
     module = import_origin(str(script))
     assert module.__name__.startswith("jaxdqn_component_my_fork_")
-    assert losses.TD_ERRORS["script_loss"] is module.fork_loss
+    assert losses.LOSSES["script_loss"] is module.fork_loss
     # Imported by path, it still records its path (a resumed run records the same thing).
-    assert losses.TD_ERRORS.origin("script_loss") == str(script)
+    assert losses.LOSSES.origin("script_loss") == str(script)
     assert import_origin(str(script)) is module  # once per process
 
 
@@ -129,7 +129,7 @@ def test_a_file_loaded_under_another_name_is_recorded_by_its_path(tmp_path, regi
     script.write_text(SCRIPT.format(name="loaded_loss"))
     spec = importlib.util.spec_from_file_location("some_other_name", script)
     spec.loader.exec_module(importlib.util.module_from_spec(spec))
-    assert losses.TD_ERRORS.origin("loaded_loss") == str(script)
+    assert losses.LOSSES.origin("loaded_loss") == str(script)
 
 
 def test_a_script_in_the_repository_is_recorded_relative_to_it():

@@ -48,6 +48,9 @@ def test_cartpole_learns_three_seeds(tmp_path, backend):
     assert all(r["eval/human_normalized"] is None for r in evals)
 
 
+ASSAULT_RUN = pytest.mark.xdist_group("assault_run")  # the tests that share this run's fixture
+
+
 @pytest.fixture(scope="module")
 def assault_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runs")
@@ -63,6 +66,7 @@ def assault_run(tmp_path_factory):
 
 
 @pytest.mark.slow
+@ASSAULT_RUN
 def test_assault_smoke_real_scores_and_finite_losses(assault_run):
     out, run_dir = assault_run
     records = read_metrics(run_dir)
@@ -90,6 +94,7 @@ def test_assault_smoke_real_scores_and_finite_losses(assault_run):
 
 
 @pytest.mark.slow
+@ASSAULT_RUN
 def test_assault_smoke_never_samples_across_reset(assault_run):
     """Every stored step that follows a terminal (life loss or game end) is marked first_t,
     so the sampler, which never draws first_t rows (test_replay), cannot pair across it; and
@@ -234,6 +239,7 @@ def test_warmup_and_learning_chunk_compile_once(tmp_path):
 
 
 @pytest.mark.slow
+@ASSAULT_RUN
 def test_assault_truncation_bootstraps_and_life_loss_does_not(assault_run):
     """In the trainer's replay a truncation (300-step cap) is stored with discount γ — it
     bootstraps — and the next row starts an episode; a life loss or game end stores 0."""
