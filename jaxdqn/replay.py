@@ -216,14 +216,16 @@ def _set_leaves(tree: Array, leaves: Array, values: Array) -> Array:
     return _refresh_parents(tree.at[nodes].set(values), nodes)
 
 
-def _descend(tree: Array, u: Array) -> Array:
-    """The leaves (flat indices) where the cumulative sum passes `u` `[B]`. Never enters a
-    zero-sum subtree, so every draw ends on a non-zero leaf unless the whole tree is zero.
+def _descend(tree: Array, u: Array, total: Array) -> tuple[Array, Array]:
+    """(leaves, their value / total) `[B]`: the leaves (flat indices) where the cumulative sum
+    passes `u`. Never enters a zero-sum subtree, so every draw ends on a non-zero leaf unless
+    the whole tree is zero.
 
-    The leaf is summed from the turns taken (a reduction) rather than read off the last node:
-    XLA would otherwise recompute the cheap descent inside the fusions that use the leaf after
-    `set_priorities` has started writing the tree in place, and copy the whole tree to keep
-    the old values for them (when a jitted sample + update donates the state)."""
+    Both come out of one reduction over the turns taken, not read off the last node, so that
+    every read of the tree is done before anything uses a draw: otherwise XLA recomputes the
+    cheap descent (or reads the leaf) inside fusions that run after `set_priorities` has
+    started writing the tree in place, and copies the whole tree to keep the old values for
+    them (when a jitted sample + update donates the state)."""
     node = jnp.ones(u.shape, jnp.int32)
     turns = []
     for _ in range(int(math.log2(tree.shape[-1] // 2))):
@@ -232,8 +234,15 @@ def _descend(tree: Array, u: Array) -> Array:
         u = jnp.where(go_right, u - left, u)
         node = 2 * node + go_right.astype(jnp.int32)
         turns.append(go_right.astype(jnp.int32))
-    place = 2 ** jnp.arange(len(turns) - 1, -1, -1, dtype=jnp.int32)  # root turn first
-    return jnp.sum(jnp.stack(turns) * place[:, None], axis=0)
+    share = jnp.where(go_right, right, left) / total
+    place = 2 ** jnp.arange(len(turns) - 1, -1, -1, dtype=jnp.int32)  # the root's turn first
+    shares = jnp.zeros((len(turns) - 1,) + u.shape, jnp.float32)
+    return jax.lax.reduce(
+        (jnp.stack(turns) * place[:, None], jnp.concatenate([shares, share[None]])),
+        (np.int32(0), np.float32(0)),
+        lambda a, b: (a[0] + b[0], a[1] + b[1]),
+        (0,),
+    )
 
 
 def _check_concrete_priorities(indices, priorities, num_leaves: int) -> None:
@@ -498,16 +507,16 @@ def make_replay(
         Fallback while the tree is empty (no drawable transition yet: `can_sample` is false, or
         every held row starts an episode): the uniform draw, as a uniform buffer makes it."""
         tree_key, uniform_key = jax.random.split(key)
-        tree, size = state.priority_tree, state.priority_tree.shape[-1] // 2
+        tree = state.priority_tree
         total = tree[1]
         u = jax.random.uniform(tree_key, (batch_size,), jnp.float32) * total
-        leaf = _descend(tree, u)
+        empty = jnp.all(tree[2:4] <= 0)  # a reduction, like `_descend`'s (see there)
+        leaf, share = _descend(tree, u, jnp.where(total > 0, total, 1.0))
         row_t, column, probability = uniform_draw(state, uniform_key, batch_size)
-        empty = jnp.all(tree[2:4] <= 0)  # a reduction: see `_descend`
         return (
             jnp.where(empty, row_t, leaf // num_envs),
             jnp.where(empty, column, leaf % num_envs),
-            jnp.where(empty, probability, tree[size + leaf] / jnp.where(empty, 1.0, total)),
+            jnp.where(empty, probability, share),
         )
 
     def sample(state: ReplayState, key: chex.PRNGKey, batch_size: int) -> Transition:

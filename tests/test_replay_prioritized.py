@@ -143,15 +143,9 @@ class Stream:
         a = rng.integers(0, NUM_ACTIONS, E).astype(np.int32)
         r = rng.normal(size=E).astype(np.float32)
         d = np.where(rng.random(E) < self.zero_discount, 0.0, 0.9).astype(np.float32)
+        oldest = np.array([min(o) for o in self.origin] if self.stack > 1 else [t] * E)
         self.step += 1
-        return (
-            obs,
-            a,
-            r,
-            d,
-            first,
-            np.array([min(o) for o in self.origin] if self.stack > 1 else [t] * E),
-        )
+        return obs, a, r, d, first, oldest
 
 
 def newest_id(obs):
@@ -555,5 +549,34 @@ def test_descent_never_enters_a_zero_subtree(leaves, u, expected):
     tree[size:] = leaves
     for node in range(size - 1, 0, -1):
         tree[node] = tree[2 * node] + tree[2 * node + 1]
-    got = np.asarray(_descend(jnp.asarray(tree), jnp.asarray(u, jnp.float32)))
-    np.testing.assert_array_equal(got, expected)
+    leaf, share = _descend(jnp.asarray(tree), jnp.asarray(u, jnp.float32), tree[1])
+    np.testing.assert_array_equal(leaf, expected)
+    np.testing.assert_allclose(share, np.asarray(leaves)[expected] / sum(leaves), rtol=1e-6)
+
+
+def test_sample_and_update_under_donation_do_not_copy_the_tree():
+    """O(log N) per update also when jitted with donation: the compiled sample + loss +
+    set_priorities writes the donated tree in place rather than copying it first (which XLA
+    does when a read of the old tree may run after the in-place write)."""
+    replay = make_replay(4_000, 4, (3,), np.float32, n_step=3, prioritized=True)
+    state = replay.init()
+
+    def learn(params, state, key):
+        batch = replay.sample(state, key, 32)
+
+        def loss(params):
+            td = batch.r_t + batch.discount_t * (batch.s_t @ params) - batch.s_tm1 @ params
+            return jnp.mean(importance_weights(batch.probabilities, 0.4) * td**2), jnp.abs(td)
+
+        (_, priorities), grads = jax.value_and_grad(loss, has_aux=True)(params)
+        return params - grads, replay.set_priorities(state, batch.indices, priorities)
+
+    nodes = state.priority_tree.shape[0]
+    for fn, args, shape in [
+        (learn, (jnp.zeros(3), state, jax.random.key(0)), f"f32[{nodes}]"),
+        (jax.vmap(learn), (jnp.zeros((2, 3)), jax.vmap(lambda _: replay.init())(jnp.arange(2)),
+                           jax.random.split(jax.random.key(0), 2)), f"f32[2,{nodes}]"),
+    ]:  # fmt: skip
+        hlo = jax.jit(fn, donate_argnums=(0, 1)).lower(*args).compile().as_text()
+        copies = [line for line in hlo.splitlines() if " copy(" in line and shape in line]
+        assert not copies, copies
