@@ -169,7 +169,8 @@ class ReplayConfig:
     """β of the importance weights (N·P)^-β / max at agent step 0 (Rainbow: 0.4)."""
     importance_exponent_end: float = 1.0
     """β at the end of the run, reached linearly over its agent steps (Rainbow: 1; Dopamine's
-    agents hold 0.5 throughout)."""
+    agents hold 0.5 throughout). Like --learning-rate-end, the schedule follows the run's
+    length: a resume that raises --total-frames stretches it from there on."""
 
     def __post_init__(self):
         _check_int("replay_capacity", self.replay_capacity, 1)

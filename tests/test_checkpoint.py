@@ -66,10 +66,13 @@ class RestartEnvs(Part):
 
 
 # The Rainbow parts on CartPole: noisy dueling categorical network, double-Q categorical loss,
-# 3-step returns, prioritised replay (its sum tree is part of the replay state saved).
+# 3-step returns, prioritised replay (its sum tree is part of the replay state saved). β held
+# constant: like --learning-rate-end, an annealed β follows the run's length, which the
+# resume here extends from N to 2N.
 RAINBOW = ["--network", "mlp_dueling", "--noisy", "--head", "categorical", "--loss",
            "categorical_double_q", "--v-min", "0", "--v-max", "100", "--n-step", "3",
-           "--prioritized"]  # fmt: skip
+           "--prioritized", "--importance-exponent-start", "0.5",
+           "--importance-exponent-end", "0.5"]  # fmt: skip
 VARIANTS = {"dqn": [], "rainbow": RAINBOW}
 
 
