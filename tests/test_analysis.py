@@ -513,3 +513,23 @@ def test_plot_script_end_to_end(tmp_path, capsys):
     assert out.png.stat().st_size > 0 and out.csv.exists()
     command = f"python experiments/plot.py {a} {b} --out {tmp_path / 'c.png'} --smooth 2"
     assert out.markdown.read_text().endswith(f"{out.table}\n```bash\n{command}\n```\n")
+
+
+def test_runs_that_differ_in_their_agent_are_labelled_by_it():
+    """Two ε-greedy runs, one DQN and one with the Rainbow parts: the labels name the loss,
+    network, noise, n-step returns and prioritised replay; runs alike in them are not."""
+    from pathlib import Path
+
+    from jaxdqn.analysis.runs import Run, run_labels
+
+    records = pd.DataFrame({"seed": [0], "step": [1], "phase": ["learn"]})
+    dqn = {"agent": {"policy": "epsilon", "loss": "q", "network": "mlp"}, "replay": {"n_step": 1}}
+    rainbow = {"agent": {"policy": "epsilon", "loss": "categorical_double_q",
+                         "network": "mlp_dueling", "noisy": True},
+               "replay": {"n_step": 3, "prioritized": True}}  # fmt: skip
+    runs = [Run(Path("a"), records, dqn), Run(Path("b"), records, rainbow)]
+    assert run_labels(runs) == [
+        "q, mlp · epsilon",
+        "categorical_double_q, mlp_dueling, noisy, 3-step, prioritized · epsilon",
+    ]
+    assert run_labels([runs[0], Run(Path("c"), records, dqn)]) == ["epsilon [a]", "epsilon [c]"]

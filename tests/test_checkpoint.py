@@ -27,9 +27,7 @@ from jaxdqn.presets import cartpole as cartpole_preset  # noqa: E402
 from jaxdqn.runtime import resolve  # noqa: E402
 from jaxdqn.train import make_train  # noqa: E402
 
-# slow: end-to-end, runs training or real envs (the full suite); one worker holds the module's
-# shared fixture.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_checkpoint")]
+pytestmark = pytest.mark.slow  # end-to-end: runs training or real envs (the full suite)
 
 N = 3_000  # agent steps per half
 COMMON = [
@@ -65,25 +63,17 @@ class RestartEnvs(Part):
         run.state = run.trainer.init(agent_state=run.state.agent, replay_state=run.state.replay)
 
 
-# The Rainbow parts on CartPole: noisy dueling categorical network, double-Q categorical loss,
-# 3-step returns, prioritised replay (its sum tree is part of the replay state saved). β held
-# constant: like --learning-rate-end, an annealed β follows the run's length, which the
-# resume here extends from N to 2N.
-RAINBOW = ["--network", "mlp_dueling", "--noisy", "--head", "categorical", "--loss",
-           "categorical_double_q", "--v-min", "0", "--v-max", "100", "--n-step", "3",
-           "--prioritized", "--importance-exponent-start", "0.5",
-           "--importance-exponent-end", "0.5"]  # fmt: skip
-VARIANTS = {"dqn": [], "rainbow": RAINBOW}
-
-
-@pytest.fixture(scope="module", params=list(VARIANTS))
-def resumed(request, tmp_path_factory):
-    """N steps, stop, resume to 2N (episodes restart at N); DQN, and the Rainbow parts."""
-    runs = tmp_path_factory.mktemp("runs")
-    flags = COMMON + VARIANTS[request.param]
-    cartpole.main(flags + ["--total-frames", str(N), "--run-dir", str(runs), "--run-name", "r"])
-    out = cartpole.main(["--resume", str(runs / "r"), "--total-frames", str(2 * N)])
+def run_then_resume(runs, flags, n=N):
+    """n steps, stop, resume to 2n (episodes restart at n); returns (out, run_dir, flags)."""
+    cartpole.main(flags + ["--total-frames", str(n), "--run-dir", str(runs), "--run-name", "r"])
+    out = cartpole.main(["--resume", str(runs / "r"), "--total-frames", str(2 * n)])
     return out, runs / "r", flags
+
+
+@pytest.fixture(scope="module")
+def resumed(tmp_path_factory):
+    """N steps, stop, resume to 2N (episodes restart at N)."""
+    return run_then_resume(tmp_path_factory.mktemp("runs"), COMMON)
 
 
 @pytest.mark.slow
@@ -91,22 +81,26 @@ def test_resume_equals_uninterrupted_run_with_restart(resumed, tmp_path):
     """2N steps in one process, restarting episodes at N exactly as a resume does, ends with
     the same params, optimiser state and replay contents as N + resume + N; the metrics agree
     record for record."""
+    check_resume_equals_uninterrupted_run(resumed, tmp_path)
+
+
+def check_resume_equals_uninterrupted_run(resumed, tmp_path, n=N):
     out_b, run_b, flags = resumed
     config, resume, options = cartpole._cli.parse(
-        "cartpole", "", flags + ["--total-frames", str(2 * N), "--run-dir", str(tmp_path),
+        "cartpole", "", flags + ["--total-frames", str(2 * n), "--run-dir", str(tmp_path),
                                  "--run-name", "a"], {"cartpole": cartpole_preset})  # fmt: skip
     assert not resume
     (tmp_path / "a").mkdir()
     logger = RunLogger(tmp_path / "a", progress=False)
-    out_a = train(config, resolve(config, options), logger=logger, parts=(RestartEnvs(N, logger),))
+    out_a = train(config, resolve(config, options), logger=logger, parts=(RestartEnvs(n, logger),))
     logger.finish()
-    assert out_a["steps"] == out_b["steps"] == 2 * N
+    assert out_a["steps"] == out_b["steps"] == 2 * n
     a, b = out_a["state"], out_b["state"]
     assert_trees_equal(a.agent.params, b.agent.params)
     assert_trees_equal(a.agent.target_params, b.agent.target_params)
     assert_trees_equal(a.agent.opt_state, b.agent.opt_state)
     assert_trees_equal(a.replay, b.replay)
-    assert int(np.asarray(b.agent.updates)[0]) > 1_000  # learning happened on both sides
+    assert int(np.asarray(b.agent.updates)[0]) > n // 3  # learning happened on both sides
     if config.replay.prioritized:  # the losses' priorities reached the tree: not all equal
         leaves = np.asarray(b.replay.priority_tree)[:, -b.replay.priority_tree.shape[1] // 2 :]
         assert len(np.unique(leaves[leaves > 0])) > 100

@@ -11,9 +11,7 @@ import pytest
 from jaxdqn import envs
 from jaxdqn.config import EnvConfig
 
-# slow: end-to-end, runs training or real envs (the full suite); one worker holds the module's
-# shared fixture.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_envs")]
+pytestmark = pytest.mark.slow  # end-to-end: runs training or real envs (the full suite)
 
 MAX_STEPS = 400  # short games: truncations and real game ends both happen within ~1,500 steps
 

@@ -30,8 +30,6 @@ import _cli  # noqa: E402
 import play  # noqa: E402
 import plot as plot_script  # noqa: E402
 
-pytestmark = pytest.mark.xdist_group("test_forking")  # one worker holds the shared fixture
-
 REGISTRIES = {
     "network": networks.NETWORKS,
     "loss": losses.LOSSES,

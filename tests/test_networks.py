@@ -8,8 +8,6 @@ import pytest
 
 from jaxdqn.networks import MLPQNetwork, NatureQNetwork
 
-pytestmark = pytest.mark.xdist_group("test_networks")  # one worker holds the shared fixture
-
 OBS_SHAPE = (4, 84, 84)  # envpool's [stack, H, W]
 
 

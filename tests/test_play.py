@@ -14,9 +14,7 @@ sys.path.insert(0, str(ROOT / "experiments"))
 import assault  # noqa: E402
 import play  # noqa: E402
 
-# slow: end-to-end, runs training or real envs (the full suite); one worker holds the module's
-# shared fixture.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_play")]
+pytestmark = pytest.mark.slow  # end-to-end: runs training or real envs (the full suite)
 
 
 @pytest.fixture(scope="module")

@@ -174,10 +174,27 @@ def split_run(run: Run) -> list[Run]:
     return parts
 
 
+def agent_label(run: Run) -> str:
+    """`categorical_double_q, mlp_dueling, noisy, 3-step, prioritized`: what the agent learns
+    and with which parts, from the run's config (the loss; the network, noise, n-step returns
+    and prioritised replay where set)."""
+    config = run.config or {}
+    agent, replay = config.get("agent") or {}, config.get("replay") or {}
+    parts = [agent.get("loss", "?"), agent.get("network", "?")]
+    parts += ["noisy"] if agent.get("noisy") else []
+    parts += [f"{replay['n_step']}-step"] if (replay.get("n_step") or 1) > 1 else []
+    parts += ["prioritized"] if replay.get("prioritized") else []
+    return ", ".join(parts)
+
+
 def run_labels(runs: Sequence[Run]) -> list[str]:
-    """Labels for runs drawn together: the game is prefixed when runs differ in game, and
-    the run's name is appended where labels would otherwise coincide."""
+    """Labels for runs drawn together: the agent (`agent_label`) is prefixed when runs differ
+    in it, the game when they differ in game, and the run's name is appended where labels
+    would otherwise coincide."""
     labels = [run.label for run in runs]
+    agents = [agent_label(run) for run in runs]
+    if len(set(agents)) > 1:
+        labels = [f"{agent} · {label}" for agent, label in zip(agents, labels, strict=True)]
     if len({run.env_id for run in runs}) > 1:
         labels = [f"{run.env_id or '?'} · {label}" for run, label in zip(runs, labels, strict=True)]
     if len(set(labels)) < len(labels):
