@@ -160,15 +160,7 @@ def categorical_q_learning(
     Returns:
       loss = -Σ_i target_i · log softmax(logits_tm1[a_tm1])_i, scalar.
     """
-    chex.assert_rank(
-        [atoms_tm1, logits_tm1, a_tm1, r_t, discount_t, atoms_t, logits_t], [1, 2, 0, 0, 0, 1, 2]
-    )
-    chex.assert_type(
-        [atoms_tm1, logits_tm1, a_tm1, r_t, discount_t, atoms_t, logits_t],
-        [float, float, int, float, float, float, float],
-    )
-    chex.assert_shape(logits_tm1, (None, atoms_tm1.shape[0]))
-    chex.assert_shape(logits_t, (logits_tm1.shape[0], atoms_t.shape[0]))
+    _check_categorical(atoms_tm1, logits_tm1, a_tm1, r_t, discount_t, atoms_t, logits_t)
     probs_t = jax.nn.softmax(logits_t)  # [A, N_t]
     best_action = jnp.argmax(jnp.sum(probs_t * atoms_t[None, :], axis=1))
     return _categorical_cross_entropy(
@@ -207,16 +199,23 @@ def categorical_double_q_learning(
     Returns:
       loss = -Σ_i target_i · log softmax(logits_tm1[a_tm1])_i, scalar.
     """
-    args = [atoms_tm1, logits_tm1, a_tm1, r_t, discount_t, atoms_t, logits_t, q_t_selector]
-    chex.assert_rank(args, [1, 2, 0, 0, 0, 1, 2, 1])
-    chex.assert_type(args, [float, float, int, float, float, float, float, float])
-    chex.assert_shape(logits_tm1, (None, atoms_tm1.shape[0]))
-    chex.assert_shape(logits_t, (logits_tm1.shape[0], atoms_t.shape[0]))
+    _check_categorical(atoms_tm1, logits_tm1, a_tm1, r_t, discount_t, atoms_t, logits_t)
+    chex.assert_rank(q_t_selector, 1)
+    chex.assert_type(q_t_selector, float)
     chex.assert_shape(q_t_selector, (logits_tm1.shape[0],))
     probs_t = jax.nn.softmax(logits_t[jnp.argmax(q_t_selector)])
     return _categorical_cross_entropy(
         atoms_tm1, logits_tm1[a_tm1], r_t, discount_t, atoms_t, probs_t
     )
+
+
+def _check_categorical(atoms_tm1, logits_tm1, a_tm1, r_t, discount_t, atoms_t, logits_t):
+    """Ranks, dtypes and agreeing shapes of the categorical losses' common arguments."""
+    args = [atoms_tm1, logits_tm1, a_tm1, r_t, discount_t, atoms_t, logits_t]
+    chex.assert_rank(args, [1, 2, 0, 0, 0, 1, 2])
+    chex.assert_type(args, [float, float, int, float, float, float, float])
+    chex.assert_shape(logits_tm1, (None, atoms_tm1.shape[0]))
+    chex.assert_shape(logits_t, (logits_tm1.shape[0], atoms_t.shape[0]))
 
 
 def _categorical_cross_entropy(atoms_tm1, logits_a_tm1, r_t, discount_t, atoms_t, probs_t):
