@@ -133,7 +133,7 @@ def make_agent(
     set_priorities = set_priorities or (lambda replay_state, indices, priorities: replay_state)
 
     def forward(params, obs: Array, key: chex.PRNGKey):
-        return networks.as_output(network.apply(params, obs, rngs={"noise": key}))
+        return networks.forward(network, params, obs, key)
 
     def q_values(params, obs: Array, key: chex.PRNGKey) -> Array:
         """Q-values `[..., A]` of observations `[..., *obs]` (key: the network's noise)."""

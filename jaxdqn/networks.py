@@ -54,6 +54,12 @@ def as_output(x: Any) -> QOutput:
     return x if isinstance(x, QOutput) else QOutput(q_values=x)
 
 
+def forward(network: nn.Module, params: Any, obs: Array, key: Array) -> QOutput:
+    """The `QOutput` of observations through a registered network, a noisy one drawing its
+    noise from `key` (the "noise" rng stream; other networks ignore it)."""
+    return as_output(network.apply(params, obs, rngs={"noise": key}))
+
+
 @dataclasses.dataclass(frozen=True)
 class Head:
     """The output head of a network.

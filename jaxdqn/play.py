@@ -13,7 +13,7 @@ import numpy as np
 from jaxdqn import backends
 from jaxdqn import envs as envs_lib
 from jaxdqn.config import Config
-from jaxdqn.networks import as_output
+from jaxdqn.networks import forward
 from jaxdqn.policies import epsilon_greedy
 from jaxdqn.train import make_network, observation_spec
 
@@ -105,7 +105,7 @@ def play(
     @jax.jit
     def act(obs, key):
         # Noisy networks draw their noise per forward pass (other networks ignore the key).
-        out = as_output(network.apply(params, obs, rngs={"noise": jax.random.fold_in(key, 1)}))
+        out = forward(network, params, obs, jax.random.fold_in(key, 1))
         return epsilon_greedy(key, out.q_values, epsilon)
 
     scores, videos = [], []
