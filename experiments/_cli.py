@@ -15,14 +15,17 @@ import tyro  # noqa: E402
 from jaxdqn.config import Config  # noqa: E402
 from jaxdqn.presets import PRESETS  # noqa: E402
 from jaxdqn.runtime import RuntimeOptions  # noqa: E402
+from jaxdqn.tracking import TrackingOptions  # noqa: E402
 
-LIST_FLAGS = ("--temperature-start", "--hidden")
+LIST_FLAGS = ("--temperature-start", "--hidden", "--track")
+MERGED_FLAGS = ("--track",)  # given twice, the values add up: --track tensorboard --track wandb
 
 
 def _split_lists(args: list[str]) -> list[str]:
     """`--temperature-start 1,2,5,10` (or `=1,2,5,10`) → `--temperature-start 1 2 5 10`; several
-    temperatures without `--num-seeds` run one seed per temperature."""
-    out, i = [], 0
+    temperatures without `--num-seeds` run one seed per temperature. The values of a flag of
+    MERGED_FLAGS given more than once are joined into one."""
+    out, merged, i = [], {}, 0
     while i < len(args):
         flag, _, inline = args[i].partition("=")
         if flag in LIST_FLAGS:
@@ -32,6 +35,9 @@ def _split_lists(args: list[str]) -> list[str]:
                 values.append(args[i])
                 i += 1
             values = [v for value in values for v in value.split(",") if v]
+            if flag in MERGED_FLAGS:
+                merged.setdefault(flag, []).extend(values)
+                continue
             out += [flag, *values]
             if flag == "--temperature-start" and len(values) > 1:
                 if not any(a.partition("=")[0] == "--num-seeds" for a in args):
@@ -39,7 +45,7 @@ def _split_lists(args: list[str]) -> list[str]:
             continue
         out.append(args[i])
         i += 1
-    return out
+    return out + [a for flag, values in merged.items() for a in (flag, *values)]
 
 
 import dataclasses  # noqa: E402
@@ -47,10 +53,11 @@ import dataclasses  # noqa: E402
 
 @dataclasses.dataclass(frozen=True)
 class Flags:
-    """Every flag: the run's settings and how to run them here."""
+    """Every flag: the run's settings, how to run them here, and where to track them."""
 
     config: tyro.conf.OmitArgPrefixes[Config]
     runtime: tyro.conf.OmitArgPrefixes[RuntimeOptions]
+    tracking: tyro.conf.OmitArgPrefixes[TrackingOptions]
 
 
 class Parsed(NamedTuple):
@@ -64,11 +71,21 @@ def parse(
 ) -> Parsed:
     """Parses `--preset NAME` (default `default_preset`) or `--resume RUN_DIR` (the run's own
     config), then every other flag over it, so any flag overrides those values; resolves the
-    runtime and checks that the run fits in memory. Returns (config, resume, options).
+    runtime and checks that the run fits in memory. Returns (config, resume, options); the
+    tracking flags are checked too, and returned by `parse_tracked`.
 
     A bad value exits with status 2 and an error naming it, before any work starts.
     """
-    from jaxdqn import distributed
+    return parse_tracked(default_preset, description, args, presets)[0]
+
+
+def parse_tracked(
+    default_preset: str, description: str, args: list[str] | None = None, presets=None
+) -> tuple[Parsed, TrackingOptions]:
+    """`parse`, and the tracking options (`--track` …; on `--resume`, those the run was last
+    started with are the defaults), checked before any work: packages importable, the
+    TensorBoard directory writable."""
+    from jaxdqn import distributed, tracking
     from jaxdqn.checkpoint import Checkpointer, CheckpointError, load_run_config
     from jaxdqn.loop import check_memory
     from jaxdqn.registry import ComponentModuleError
@@ -107,7 +124,10 @@ def parse(
             )
         else:
             default = presets[known.preset]()
-        flags = tyro.cli(Flags, default=Flags(default, RuntimeOptions()),
+        track = (tracking.load_options(run_dir) if known.resume is not None else None) or (
+            TrackingOptions()
+        )
+        flags = tyro.cli(Flags, default=Flags(default, RuntimeOptions(), track),
                          description=description, args=rest)  # fmt: skip
         config, options = flags.config, flags.runtime
         distributed.initialize(config)  # before anything touches a device (orbax does)
@@ -117,10 +137,13 @@ def parse(
         local = distributed.local_config(config)  # this process's seeds
         obs_shape, obs_dtype, _ = observation_spec(local)
         check_memory(local, obs_shape, obs_dtype)
+        if distributed.is_main():  # the one process that writes
+            train = config.train
+            tracking.check(flags.tracking, Path(train.run_dir) / (train.run_name or ""))
     except (ValueError, FileNotFoundError, CheckpointError, ComponentModuleError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
-    return Parsed(config, known.resume is not None, options)
+    return Parsed(config, known.resume is not None, options), flags.tracking
 
 
 def run(
@@ -128,6 +151,7 @@ def run(
     resume: bool,
     options: RuntimeOptions | None = None,
     components: dict | None = None,
+    tracking: TrackingOptions | None = None,
 ) -> dict:
     """`run_experiment`, with a failure that stops the run (another process on the run
     directory, an unwritable or full disk, a checkpoint that does not match, non-finite
@@ -140,10 +164,19 @@ def run(
 
     try:
         runtime = resolve(config, options)
-        return run_experiment(config, components=components, resume=resume, runtime=runtime)
+        return run_experiment(config, components=components, resume=resume, runtime=runtime,
+                              tracking=tracking)  # fmt: skip
     except (RunLockedError, CheckpointError, FloatingPointError, OSError, OtherProcessError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def parse_and_run(
+    default_preset: str, description: str, args: list[str] | None = None, presets=None
+) -> dict:
+    """A training script's whole main: `parse_tracked`, then `run` with its tracking."""
+    (config, resume, options), tracking = parse_tracked(default_preset, description, args, presets)
+    return run(config, resume, options, tracking=tracking)
 
 
 # ----------------------------------------------------- scripts that train several runs
@@ -227,19 +260,21 @@ class PlannedRun(NamedTuple):
     options: RuntimeOptions
     state: str  # "new", "unfinished" or "finished"
     label: str = ""
+    tracking: TrackingOptions | None = None
 
 
 def plan_run(run_dir, flags, preset, presets, description, dir_flag, label="") -> PlannedRun:
     """Parses a run's flags (errors and memory checked) and checks its directory, before any
     run of the script trains; refuses a directory holding a run with other settings."""
-    config, _, options = parse(preset, description, flags, presets=presets)
+    (config, _, options), track = parse_tracked(preset, description, flags, presets=presets)
     state = run_state(run_dir, dir_flag)
     if state != "new":
         diff = settings_differences(read_config(run_dir, dir_flag)["config"], config)
         if diff:
             _refuse(f"{run_dir} holds a run with other settings ({'; '.join(diff)}); "
                     f"remove it or pick another {dir_flag}")  # fmt: skip
-    return PlannedRun(run_dir, flags, preset, presets, description, config, options, state, label)
+    return PlannedRun(run_dir, flags, preset, presets, description, config, options, state, label,
+                      track)  # fmt: skip
 
 
 def train_planned(runs: list[PlannedRun]) -> None:
@@ -253,15 +288,16 @@ def train_planned(runs: list[PlannedRun]) -> None:
             print(f"{planned.run_dir}: already finished, not retrained")
             continue
         config, resume, options = planned.config, planned.state == "unfinished", planned.options
+        track = planned.tracking
         if resume:
             print(f"{planned.run_dir}: unfinished, resuming from its latest checkpoint")
-            config, resume, options = parse(planned.preset, planned.description,
+            (config, resume, options), track = parse_tracked(planned.preset, planned.description,
                                    ["--resume", str(planned.run_dir), *planned.flags],
                                    presets=planned.presets)  # fmt: skip
         print(f"{planned.run_dir}: training {what}({config.env.num_seeds} seeds, "
               f"{config.train.total_frames:,} frames each)", flush=True)  # fmt: skip
         start = time.perf_counter()
-        out = run(config, resume, options)
+        out = run(config, resume, options, tracking=track)
         print(f"{planned.run_dir}: {what}took {time.perf_counter() - start:.1f} s", flush=True)
         if out["stopped"]:
             print(f"stopped by {out['stopped']}; run the same command again to resume",

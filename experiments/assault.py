@@ -17,7 +17,7 @@ ATARI_PRESETS = {"nature": nature, "dopamine": dopamine, "cleanrl": cleanrl, "dr
 
 
 def main(args: list[str] | None = None) -> dict:
-    return _cli.run(*_cli.parse("nature", __doc__, args, presets=ATARI_PRESETS))
+    return _cli.parse_and_run("nature", __doc__, args, presets=ATARI_PRESETS)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from jaxdqn.presets import cartpole
 
 
 def main(args: list[str] | None = None) -> dict:
-    return _cli.run(*_cli.parse("cartpole", __doc__, args, presets={"cartpole": cartpole}))
+    return _cli.parse_and_run("cartpole", __doc__, args, presets={"cartpole": cartpole})
 
 
 if __name__ == "__main__":

@@ -3,14 +3,18 @@
     python experiments/play.py --run runs/NAME --episodes 3 --epsilon 0.001 --video
     python experiments/play.py --run runs/NAME --export params.msgpack
     python experiments/play.py --run runs/NAME --params params.msgpack --episodes 1
+    python experiments/play.py --run runs/NAME --video --track tensorboard,wandb
 
 Games follow the evaluation protocol (full games over all lives, raw rewards, up to 30 no-op
 starts, capped at 108,000 frames). Videos go to runs/NAME/videos/*.mp4, rendered from the
-emulator's RGB frames at the game's own speed.
+emulator's RGB frames at the game's own speed. With --track, the videos also go to the run's
+TensorBoard (an animated GIF per game, in TENSORBOARD_DIR/videos/seed_K) and W&B (the mp4 in
+the seed's W&B run), with the W&B settings the run was tracked with (its tracking.json).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from dataclasses import dataclass
@@ -26,6 +30,7 @@ from jaxdqn.checkpoint import Checkpointer, CheckpointError, load_run_config  # 
 from jaxdqn.play import abstract_params, export_params, import_params, play  # noqa: E402
 from jaxdqn.registry import ComponentModuleError  # noqa: E402
 from jaxdqn.rundir import import_components  # noqa: E402
+from jaxdqn.tracking import TrackingOptions, check, load_options, send_videos  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,21 @@ class Args:
     """Cap on a game in agent steps (default: the run's evaluation cap, 27,000)."""
     export: str | None = None
     """Write the selected seed's online params to this msgpack file and exit."""
+    track: tuple[str, ...] = ()
+    """With --video, also send the videos to these trackers: tensorboard, wandb (comma list)."""
+
+
+def video_tracking(args: Args) -> TrackingOptions | None:
+    """The run's tracking options (its tracking.json, else the defaults) with the trackers of
+    --track, checked before any game is played; None without --track."""
+    names = tuple(n for value in args.track for n in value.split(",") if n)
+    if not names:
+        return None
+    if not args.video:
+        raise ValueError("--track sends the videos of --video: add --video")
+    options = dataclasses.replace(load_options(args.run) or TrackingOptions(), track=names)
+    check(options, Path(args.run))
+    return options
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -57,6 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
     try:
         import_components(args.run)  # a fork's components, registered again by name
         config = load_run_config(args.run)
+        tracking = video_tracking(args)
         if not 0 <= args.seed_index < config.env.num_seeds:
             raise ValueError(
                 f"seed_index={args.seed_index} is invalid: the run has "
@@ -64,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
             )
         if args.params:
             params = import_params(config, args.params)
-            source = args.params
+            source, step = args.params, 0
         else:
             checkpointer = Checkpointer(args.run)
             step = args.checkpoint if args.checkpoint is not None else checkpointer.latest_step()
@@ -92,6 +113,9 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"mean score over {len(scores)} game(s): {np.mean(scores):g}")
     for path in videos:
         print(f"video: {path}")
+    if tracking is not None:
+        frames = step * config.env.frame_skip  # the checkpoint's (0: params from a file)
+        send_videos(Path(args.run), tracking, args.seed_index, frames, videos)
     return {"scores": scores, "videos": videos}
 
 

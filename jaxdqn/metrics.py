@@ -16,6 +16,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,8 @@ class MetricsWriter:
       resume_steps: agent steps already done (a resumed run), where the intervals count from.
       keep_lines: on resume, the records the checkpoint counted; later ones are dropped so no
         step is written twice (None: append to the file as it is).
+      sink: called with the records of each write once they are in the file (the run's
+        trackers, `jaxdqn.tracking`); it must not raise.
     """
 
     def __init__(
@@ -129,8 +132,10 @@ class MetricsWriter:
         log_interval: int,
         resume_steps: int = 0,
         keep_lines: int | None = None,
+        sink: Callable[[list[dict]], None] | None = None,
     ):
         self.path = Path(run_dir) / METRICS_FILE
+        self._sink = sink
         self.lines = 0  # records in the file, the ones kept on resume included
         try:
             if keep_lines is not None and self.path.exists():
@@ -225,6 +230,8 @@ class MetricsWriter:
                 err, self.path, "; --resume rewrites the records since the last checkpoint"
             ) from err
         self.lines += len(records)
+        if self._sink is not None:
+            self._sink(records)
 
     def _close_quietly(self) -> None:
         file, self._file = self._file, None
