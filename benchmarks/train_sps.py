@@ -6,6 +6,8 @@ Run by hand, never by CI:
     python benchmarks/train_sps.py --env assault --num-seeds 1 4
     python benchmarks/train_sps.py --env cartpole --num-seeds 1 3
     python benchmarks/train_sps.py --env-backend envpool-xla envpool gymnasium --num-seeds 1 4
+    python benchmarks/train_sps.py --env breakout-minatar --num-seeds 1 8 64   # gymnax
+    python benchmarks/train_sps.py --env cartpole --env-backend gymnax --num-seeds 1 8 64
 
 Prints a table and appends one JSON record per setting to benchmarks/results.jsonl.
 """
@@ -26,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
 
-from jaxdqn.presets import cartpole, nature  # noqa: E402
+from jaxdqn.presets import cartpole, minatar, nature  # noqa: E402
 from jaxdqn.runtime import resolve  # noqa: E402
 from jaxdqn.train import make_train  # noqa: E402
 
@@ -45,7 +47,7 @@ def commit() -> str:
 def measure(
     env: str, num_seeds: int, seconds: float, replay_capacity: int | None, backend: str = "auto"
 ) -> dict:
-    base = nature() if env == "assault" else cartpole()
+    base = {"assault": nature, "cartpole": cartpole, "breakout-minatar": minatar}[env]()
     replay = base.replay
     if replay_capacity:
         replay = dataclasses.replace(replay, replay_capacity=replay_capacity)
@@ -106,14 +108,16 @@ def measure(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--env", choices=["assault", "cartpole"], default="assault")
+    parser.add_argument("--env", choices=["assault", "cartpole", "breakout-minatar"],
+                        default="assault")  # fmt: skip
     parser.add_argument("--num-seeds", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--seconds", type=float, default=60.0, help="measuring time per setting")
     parser.add_argument("--replay-capacity", type=int, default=100_000,
                         help="smaller than Nature's 1M so 4 seeds fit in 24 GiB; sampling is "
                         "O(batch), so capacity does not change the rate")  # fmt: skip
     parser.add_argument("--env-backend", nargs="+", default=["auto"],
-                        choices=["auto", "envpool-xla", "envpool", "gymnasium"])  # fmt: skip
+                        choices=["auto", "envpool-xla", "envpool", "gymnasium",
+                                 "gymnax"])  # fmt: skip
     args = parser.parse_args()
     rows = []
     for backend in args.env_backend:
@@ -122,10 +126,10 @@ def main() -> None:
             rows.append(row)
             with open(RESULTS, "a") as f:
                 f.write(json.dumps(row) + "\n")
-    print(f"{'env':<12} {'backend':<12} {'seeds':>5} {'steps/s':>10} {'per seed':>9} "
+    print(f"{'env':<16} {'backend':<12} {'seeds':>5} {'steps/s':>10} {'per seed':>9} "
           f"{'frames/s':>9} {'updates/s':>9} {'compile+1st chunk s':>20}")  # fmt: skip
     for r in rows:
-        print(f"{r['env']:<12} {r['env_backend']:<12} {r['num_seeds']:>5} "
+        print(f"{r['env']:<16} {r['env_backend']:<12} {r['num_seeds']:>5} "
               f"{r['agent_steps_per_s']:>10.1f} {r['agent_steps_per_s_per_seed']:>9.1f} "
               f"{r['frames_per_s']:>9.1f} {r['updates_per_s']:>9.1f} "
               f"{r['compile_and_first_chunk_s']:>20.1f}")  # fmt: skip

@@ -4,7 +4,9 @@ A checkpoint is `runs/<name>/checkpoints/<agent step>/` with two items: `state` 
 target params, optimiser state, step and update counters, PRNG keys, the whole replay with its
 cursors, the evaluation key) and `meta` (JSON: agent steps, the number of metrics.jsonl lines
 written so far, finished-game history, the config and package versions). Emulator state cannot
-be saved: a resumed run restarts every episode (as Dopamine and DQN Zoo do).
+be saved: a resumed run restarts every episode (as Dopamine and DQN Zoo do). Envs written in
+JAX (gymnax) are pytrees: a third item, `env`, keeps them, and a resume continues their
+episodes exactly.
 
 Orbax writes each checkpoint into a temporary directory and renames it when complete, so a
 process killed mid-save leaves the previous checkpoint intact. Saves are synchronous: the
@@ -68,11 +70,12 @@ class Checkpointer:
             create=True,
         )
         self.manager = ocp.CheckpointManager(
-            self.directory, options=options, item_names=("state", "params", "meta")
+            self.directory, options=options, item_names=("state", "params", "meta", "env")
         )
 
-    def save(self, step: int, state: Any, meta: dict, params: Any = None) -> None:
-        """Saves the full state, and the online params alone (small, for play and export).
+    def save(self, step: int, state: Any, meta: dict, params: Any = None, env: Any = None) -> None:
+        """Saves the full state, the online params alone (small, for play and export) and,
+        where the backend can save them (gymnax), the envs (`env`: train.env_checkpoint).
 
         A write that fails (disk full, permissions, read-only filesystem) raises a
         CheckpointError naming the directory and the reason; the partial checkpoint is removed
@@ -80,6 +83,8 @@ class Checkpointer:
         items = dict(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
         if params is not None:
             items["params"] = ocp.args.StandardSave(params)
+        if env is not None:
+            items["env"] = ocp.args.StandardSave(env)
         previous = self.latest_step()
         try:
             self.manager.save(step, args=ocp.args.Composite(**items), force=True)
@@ -118,6 +123,18 @@ class Checkpointer:
             params=ocp.args.StandardRestore(abstract_params),
         )
         return out.params
+
+    def has_env(self, step: int | None = None) -> bool:
+        """Whether the checkpoint holds the envs (written by a backend that saves them)."""
+        return (self.directory / str(self._step(step)) / "env").is_dir()
+
+    def restore_env(self, abstract_env: Any, step: int | None = None) -> Any:
+        """The envs saved with a checkpoint (`has_env`), into `abstract_env`'s shapes."""
+        abstract_env = _placed(abstract_env)
+        out = self._restore(step, "holds envs that cannot be restored for this run (another env "
+                            "or number of envs, or a corrupt file)", abstract={"env": abstract_env},
+                            env=ocp.args.StandardRestore(abstract_env))  # fmt: skip
+        return out.env
 
     def restore(self, abstract_state: Any, step: int | None = None) -> tuple[Any, dict]:
         """Restores (state, meta); `abstract_state` gives the expected shapes and dtypes, and

@@ -27,7 +27,7 @@ from jaxdqn.networks import IMAGE_NETWORKS, NETWORKS
 from jaxdqn.policies import POLICIES
 
 ATARI_FRAME_SKIP = 4
-ENV_BACKENDS = ("envpool-xla", "envpool", "gymnasium")
+ENV_BACKENDS = ("envpool-xla", "envpool", "gymnasium", "gymnax")
 
 
 def _atari_hint(env_id: str) -> str:
@@ -39,6 +39,23 @@ def _atari_hint(env_id: str) -> str:
     name = env_id.removeprefix("ALE/").split("-v")[0]
     close = difflib.get_close_matches(name, ATARI_GAMES, n=3, cutoff=0.75)
     return f". Did you mean {' or '.join(f'{g}-v5' for g in close)}?" if close else ""
+
+
+def _minatar(env_id: str) -> bool:
+    return env_id.endswith("-MinAtar")
+
+
+def _check_minatar_network(network: str, env: EnvConfig) -> None:
+    """MinAtar's `[10, 10, C]` boolean grids fit neither the Atari CNNs (`[4, 84, 84]` frames)
+    nor the MLPs (vectors); a `minatar` network on anything else is refused too."""
+    if _minatar(env.env_id) and network in IMAGE_NETWORKS | {"mlp", "mlp_dueling"}:
+        _fail("network", network, f"{env.env_id} (gymnax backend) gives MinAtar observations, "
+              "[10, 10, C] boolean grids; the nature, dueling and shared_dueling networks take "
+              "Atari frames [4, 84, 84] and mlp vectors: use --network minatar (Young & Tian "
+              "2019) or a network registered for MinAtar grids")  # fmt: skip
+    if network == "minatar" and not _minatar(env.env_id):
+        _fail("network", network, f"takes MinAtar's [10, 10, C] grids (Breakout-MinAtar, …); "
+              f"{env.env_id} is not a MinAtar game (use mlp or nature)")  # fmt: skip
 
 
 def _fail(field: str, value, allowed: str) -> None:
@@ -89,13 +106,16 @@ class EnvConfig:
     reward_clip: bool = True
     """Atari, training only: learn from sign(reward) in {-1, 0, +1}; scores stay unclipped."""
     repeat_action_probability: float = 0.0
-    """Atari sticky actions (0.25 in Machado et al. 2018 / Dopamine; 0 in Mnih et al. 2015)."""
+    """Sticky actions: Atari (0.25 in Machado et al. 2018 / Dopamine; 0 in Mnih et al. 2015) and
+    gymnax envs (MinAtar's own default is 0.1, Young & Tian 2019)."""
     num_threads: int = 0
     """envpool / ale-py worker threads (0: one per core)."""
     env_backend: str = "auto"
     """Who steps the envs: envpool-xla (inside the jitted chunk; CPU/GPU), envpool (from
     Python between jitted calls; the TPU path), gymnasium (any gymnasium id, e.g.
-    ALE/Assault-v5 via ale-py). auto: envpool-xla, or envpool on TPU or with --devices > 1."""
+    ALE/Assault-v5 via ale-py), gymnax (envs written in JAX, inside the jitted chunk:
+    Breakout-MinAtar, CartPole-v1, …). auto: gymnax for ids only gymnax has (MinAtar), else
+    envpool-xla, or envpool on TPU or with --devices > 1."""
     devices: str = "1"
     """Local devices (GPUs) the seeds are sharded over: N or all. Each device trains
     num_seeds / (N × processes) seeds in the same jitted program; N > 1 needs a host-stepped
@@ -262,6 +282,9 @@ class AgentConfig:
     optimizer_eps: float = 1.5e-4
     """ε of Adam (1.5e-4 as Rainbow/Dopamine) or RMSProp (1e-5 as Dopamine: Nature's 0.01 was
     on the gradient summed over the 32-transition batch, ≈ 0.01/32² ≈ 1e-5 on our mean loss)."""
+    optimizer_eps_in_sqrt: bool = True
+    """RMSProp's ε inside the square root, g / √(ms − mg² + ε) (TF1, Dopamine, optax's
+    default), or outside it, g / (√(ms − mg²) + ε) (PyTorch's RMSprop, as MinAtar's DQN)."""
     max_grad_norm: float = 10.0
     """Clip gradients to this global norm (<= 0 disables)."""
     target_update: str = "hard"
@@ -448,6 +471,7 @@ class Config:
                 f"augments image observations; {e.env_id} is not Atari (use none)"
                 + _atari_hint(e.env_id),
             )
+        _check_minatar_network(self.agent.network, e)
         if self.agent.network in IMAGE_NETWORKS and not e.atari:
             _fail(
                 "network",

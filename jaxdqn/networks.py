@@ -336,6 +336,35 @@ class MLPDuelingQNetwork(nn.Module):
         return head_output(head, advantage, self.num_actions, value)
 
 
+class MinAtarQNetwork(nn.Module):
+    """The MinAtar network of Young & Tian 2019 ("MinAtar: An Atari-Inspired Testbed for
+    Thorough and Reproducible Reinforcement Learning Experiments"; kenjyoung/MinAtar
+    examples/dqn.py, QNetwork): a quarter of the Nature network's widths.
+
+    Input: MinAtar grids `[..., 10, 10, C]` (booleans, channels last as gymnax gives them).
+    Conv 16×3×3 stride 1 (VALID, PyTorch's default: 10 → 8, 1,024 features) → dense 128 →
+    dense A (A·n with a distributional head), ReLU between. Initialised with flax's defaults
+    (LeCun normal, zero biases), where PyTorch draws U(±1/√fan_in). Noisy heads make both dense
+    layers noisy.
+    """
+
+    num_actions: int
+    head: Head = Head()
+
+    @nn.compact
+    def __call__(self, obs: Array) -> QOutput:
+        x = obs.astype(jnp.float32)  # booleans → 0/1; the grids need no scaling
+        x = nn.relu(nn.Conv(16, (3, 3), (1, 1), "VALID")(x))  # [..., 8, 8, 16]
+        x = x.reshape(x.shape[:-3] + (-1,))  # [..., 1024]
+        x = nn.relu(head_dense(self.head, 128)(x))
+        return output_layer(self.head, x, self.num_actions)
+
+
+def minatar_network(num_actions: int, agent_config: Any) -> nn.Module:
+    """`--network minatar`: Young & Tian 2019's network for MinAtar's `[10, 10, C]` grids."""
+    return MinAtarQNetwork(num_actions, head_from_config(agent_config))
+
+
 def nature_network(num_actions: int, agent_config: Any) -> nn.Module:
     """`--network nature`: the Nature CNN (image observations)."""
     return NatureQNetwork(num_actions, agent_config.conv_padding, head_from_config(agent_config))
@@ -376,6 +405,7 @@ NETWORKS: dict[str, NetworkFn] = {
     "shared_dueling": shared_dueling_network,
     "mlp": mlp_network,
     "mlp_dueling": mlp_dueling_network,
+    "minatar": minatar_network,
 }
 NETWORKS = Registry(NETWORKS)  # remembers the module that registers each name
 

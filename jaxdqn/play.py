@@ -77,6 +77,9 @@ def play(
     env_id, backend = config.env.env_id, backends.library(config.env)
     if backend == "gymnasium" and config.env.atari:  # same game, same preprocessing (backends.py)
         env_id, backend = env_id.removeprefix("ALE/"), "envpool"
+    if backend == "gymnax":
+        return _play_gymnax(config, network, params, episodes, epsilon, seed, video_dir,
+                            max_episode_steps)  # fmt: skip
     if backend == "gymnasium":
         raise ValueError(
             f"play records envpool games; {env_id} (env_backend=gymnasium) has no envpool "
@@ -133,4 +136,45 @@ def play(
         if writer is not None:
             writer.close()
         scores.append(score)
+    return scores, videos
+
+
+def _play_gymnax(config, network, params, episodes, epsilon, seed, video_dir, max_steps):
+    """`play` on the gymnax backend: full games in one env; MinAtar videos draw the grid
+    (one colour per channel, `gymnax_envs.minatar_rgb`) at 10 agent steps per second."""
+    from jaxdqn.backends import gymnax_envs
+
+    if video_dir is not None and not gymnax_envs.is_minatar(config.env.env_id):
+        raise ValueError(
+            f"play records videos of MinAtar grids; {config.env.env_id} (env_backend=gymnax) "
+            "has no picture: play it without --video"
+        )
+    env_config = dataclasses.replace(config.env, num_seeds=1, envs_per_seed=1,
+                                     max_episode_steps=max_steps
+                                     or config.eval.eval_max_episode_steps)  # fmt: skip
+
+    @jax.jit
+    def act(obs, key):
+        out = forward(network, params, obs, jax.random.fold_in(key, 1))
+        return epsilon_greedy(key, out.q_values, epsilon)
+
+    scores, videos, key = [], [], jax.random.PRNGKey(seed)
+    for game in range(episodes):
+        env = backends.make_host_env(env_config, "gymnax", evaluation=True,
+                                     seeds=[seed * 1_000 + game])  # fmt: skip
+        obs, frames, score, over = env.reset(), [], 0.0, False
+        while not over:
+            frames.append(obs[0])
+            key, act_key = jax.random.split(key)
+            step = env.step(np.asarray(act(jnp.asarray(obs), act_key)))
+            obs, score, over = step.obs, score + float(step.game_reward[0]), bool(step.game_over[0])
+        scores.append(score)
+        if video_dir is not None:
+            import imageio.v2 as imageio
+
+            path = Path(video_dir) / f"game{game:03d}.mp4"
+            Path(video_dir).mkdir(parents=True, exist_ok=True)
+            imageio.mimwrite(path, [gymnax_envs.minatar_rgb(f) for f in frames], fps=10,
+                             codec="libx264", quality=8, macro_block_size=1)  # fmt: skip
+            videos.append(path)
     return scores, videos

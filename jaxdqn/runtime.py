@@ -55,7 +55,7 @@ class Runtime:
     @property
     def host_stepped(self) -> bool:
         """The envs are stepped from Python between jitted calls (not inside the chunk)."""
-        return self.env_backend != "envpool-xla"
+        return self.env_backend not in ("envpool-xla", "gymnax")
 
     @property
     def straight_line(self) -> bool:
@@ -92,7 +92,11 @@ def resolve(config: Config, options: RuntimeOptions | None = None) -> Runtime:
     num_devices = jax.local_device_count() if e.devices == "all" else int(e.devices)
     backend = e.env_backend
     if backend == "auto":  # envpool's XLA step exists on CPU and GPU, and on one device
-        backend = "envpool" if platform == "tpu" or num_devices > 1 else "envpool-xla"
+        backend = backends.default_backend(e.env_id, platform, num_devices)
+    if backend == "gymnax" and (num_devices > 1 or jax.process_count() > 1):
+        _fail("env_backend", backend, f"gymnax runs on one device in one process here "
+              f"(devices={num_devices}, processes={jax.process_count()}): its env state is "
+              "not yet placed by seed over devices nor gathered over processes")  # fmt: skip
     if backend == "envpool-xla" and num_devices > 1:
         _fail("env_backend", backend, f"envpool-xla cannot run with devices={num_devices}: "
               "envpool's XLA custom call cannot be partitioned over devices; use envpool "

@@ -48,7 +48,7 @@ class TrainState:
     obs: Array  # [S, E, *obs_shape], the latest observation
     done: Array  # [S, E] bool: the last step ended a life or a game → next obs is first_t
     stats: envs_lib.EpisodeStats  # [S, E]
-    handle: Array  # envpool XLA handle, threaded through every step to order them
+    handle: Any  # the backend's: envpool's XLA handle (orders its steps), gymnax's env state
 
 
 class Parts(NamedTuple):
@@ -74,6 +74,7 @@ class Trainer(NamedTuple):
     config: Config
     runtime: Runtime
     parts: Parts
+    abstract_env: Callable[[], Any] = lambda: None  # shapes of `env_checkpoint`, or None
 
 
 # ----------------------------------------------------------------------------- parts
@@ -97,7 +98,8 @@ def make_optimizer(config: Config) -> optax.GradientTransformation:
     if a.optimizer == "adam":
         opt = optax.adam(lr, eps=a.optimizer_eps)
     else:  # DeepMind's DQN RMSProp: centred, squared-gradient momentum 0.95
-        opt = optax.rmsprop(lr, decay=0.95, eps=a.optimizer_eps, centered=True)
+        opt = optax.rmsprop(lr, decay=0.95, eps=a.optimizer_eps, centered=True,
+                            eps_in_sqrt=a.optimizer_eps_in_sqrt)  # fmt: skip
     if a.max_grad_norm > 0:
         opt = optax.chain(optax.clip_by_global_norm(a.max_grad_norm), opt)
     return opt
@@ -179,6 +181,12 @@ def assemble_agent(config: Config, parts: Parts, num_actions: int) -> Agent:
 # ----------------------------------------------------------------------------- make_train
 
 
+def env_checkpoint(state: TrainState) -> dict:
+    """The env part of a TrainState that a checkpoint keeps when the backend can save its envs
+    (gymnax): the env state, the latest observations and done flags, the games in progress."""
+    return {"obs": state.obs, "done": state.done, "stats": state.stats, "handle": state.handle}
+
+
 def make_train(
     config: Config, runtime: Runtime | None = None, *, env_epoch: int = 0, **components
 ) -> Trainer:
@@ -235,12 +243,26 @@ def make_train(
     def default_keys() -> Array:
         return jnp.stack([jax.random.PRNGKey(config.env.seed + i) for i in range(S)])
 
-    def init(keys=None, agent_state=None, replay_state=None) -> TrainState:
+    def init(keys=None, agent_state=None, replay_state=None, env_state=None) -> TrainState:
+        if env_state is not None:  # a saved env (gymnax): its episodes go on, nothing resets
+            return TrainState(agent=agent_state, replay=replay_state, **env_state)
         obs = placement.place(jnp.asarray(stepper.reset()).reshape((S, E) + obs_shape))
         if agent_state is None:
             keys = default_keys() if keys is None else keys
             agent_state, replay_state = fresh_jit(placement.place(keys), obs)
-        return adopt_jit(agent_state, replay_state, obs, jnp.asarray(stepper.handle))
+        handle = jax.tree_util.tree_map(jnp.asarray, stepper.handle)
+        return adopt_jit(agent_state, replay_state, obs, handle)
+
+    def abstract_env():
+        """Shapes of the env part a checkpoint keeps (`env_checkpoint`), or None when the
+        backend cannot save its envs (envpool's emulators)."""
+        if not stepper.saves_env_state:
+            return None
+        stats = jax.eval_shape(lambda: jax.vmap(lambda _: envs_lib.init_episode_stats(E))(
+            jnp.arange(S)))  # fmt: skip
+        return {"obs": jax.ShapeDtypeStruct((S, E) + obs_shape, obs_dtype),
+                "done": jax.ShapeDtypeStruct((S, E), jnp.bool_), "stats": stats,
+                "handle": stepper.abstract_handle()}  # fmt: skip
 
     def abstract_checkpoint():
         """Shapes and dtypes of what a checkpoint holds (nothing is allocated); placed by
@@ -259,7 +281,7 @@ def make_train(
     body = make_body(config, runtime, agent, replay, placement, obs_shape, obs_dtype)
     warmup, run = stepper.compile(body)
     return Trainer(init, abstract_checkpoint, warmup, run, agent, replay, stepper, config,
-                   runtime, parts)  # fmt: skip
+                   runtime, parts, abstract_env)  # fmt: skip
 
 
 def make_body(config, runtime, agent: Agent, replay: Replay, placement, obs_shape, obs_dtype):

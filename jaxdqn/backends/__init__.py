@@ -7,6 +7,9 @@
     gymnasium    any gymnasium vector env id, stepped from Python. ALE ids (`ALE/Assault-v5`)
                  use ale-py's own C++ vector env (`ale_py.vector_env.AtariVectorEnv`) with the
                  same preprocessing as envpool; other ids use `gymnasium.make_vec`.
+    gymnax       envs written in JAX (MinAtar, classic control): pure functions vmapped over
+                 every env of every seed inside the jitted chunk; their state is a pytree, saved
+                 in checkpoints (gymnax_envs.py). `auto` picks it for ids only gymnax has.
 
 Every backend gives the training loop the same step record, `Step(obs, reward, terminated,
 truncated, game_reward, game_over)`, with envpool's conventions (see envs.py): `reward` and
@@ -33,6 +36,7 @@ pieces built by `train.make_train`.
 from __future__ import annotations
 
 import difflib
+import functools
 
 import numpy as np
 
@@ -50,7 +54,8 @@ from jaxdqn.config import ENV_BACKENDS, EnvConfig
 
 __all__ = [
     "ENV_BACKENDS", "AleHostEnv", "Body", "EnvpoolHostEnv", "GymHostEnv", "HostEnv",
-    "HostStepper", "Step", "ale_game", "check_env_id", "gymnasium_env_ids", "library",
+    "HostStepper", "Step", "ale_game", "check_env_id", "default_backend", "gymnasium_env_ids",
+    "gymnax_only_ids", "library",
     "make_host_env", "make_stepper", "observation_spec", "python_repeat", "stack_trees",
 ]  # fmt: skip
 
@@ -62,6 +67,10 @@ def make_stepper(config: EnvConfig, backend: str, *, epoch: int = 0):
         from jaxdqn.backends.envpool_xla import XlaStepper
 
         return XlaStepper(config, epoch=epoch)
+    if backend == "gymnax":
+        from jaxdqn.backends.gymnax_envs import GymnaxStepper
+
+        return GymnaxStepper(config, epoch=epoch)
     return HostStepper(make_host_env(config, backend, epoch=epoch))
 
 
@@ -76,6 +85,10 @@ def gymnasium_env_ids() -> list[str]:
 
 def check_env_id(env_id: str, backend: str) -> None:
     """Raises ValueError if `backend` has no env `env_id`, with close matches and a hint."""
+    if backend == "gymnax":
+        from jaxdqn.backends.gymnax_envs import check_gymnax_id
+
+        return check_gymnax_id(env_id)
     if backend == "gymnasium":
         known, kind = gymnasium_env_ids(), "a gymnasium env id"
         if f"ALE/{env_id}" in known:
@@ -90,18 +103,45 @@ def check_env_id(env_id: str, backend: str) -> None:
     hint = f" Close matches: {', '.join(close)}." if close else ""
     if backend != "gymnasium" and env_id in gymnasium_env_ids():
         hint += " It is a gymnasium id: add --env-backend gymnasium."
+    if env_id in gymnax_only_ids():
+        hint += " It is a gymnax id: add --env-backend gymnax (or leave auto)."
     raise ValueError(f"env_id={env_id!r} is invalid: not {kind}.{hint}")
 
 
+@functools.cache
+def gymnax_only_ids() -> frozenset[str]:
+    """gymnax ids that envpool lacks (MinAtar, bsuite, …): `auto` runs them on gymnax."""
+    import envpool
+
+    from jaxdqn.backends.gymnax_envs import gymnax_env_ids
+
+    return frozenset(gymnax_env_ids()) - frozenset(envpool.list_all_envs())
+
+
+def default_backend(env_id: str, platform: str, num_devices: int) -> str:
+    """What `--env-backend auto` runs: gymnax for ids only gymnax has, else envpool's XLA step
+    (CPU and GPU, one device) or envpool stepped from Python (TPU, several devices)."""
+    if env_id in gymnax_only_ids():
+        return "gymnax"
+    return "envpool" if platform == "tpu" or num_devices > 1 else "envpool-xla"
+
+
 def library(config: EnvConfig) -> str:
-    """The env library behind `config.env_backend`: "gymnasium" or "envpool" (the host-stepped
-    form of either envpool backend, for evaluation and play)."""
-    return "gymnasium" if config.env_backend == "gymnasium" else "envpool"
+    """The env library behind `config.env_backend`: "gymnasium", "gymnax" or "envpool" (the
+    host-stepped form of either envpool backend), for evaluation and play."""
+    backend = config.env_backend
+    if backend == "auto" and config.env_id in gymnax_only_ids():
+        return "gymnax"
+    return backend if backend in ("gymnasium", "gymnax") else "envpool"
 
 
 def observation_spec(config: EnvConfig) -> tuple[tuple[int, ...], np.dtype, int]:
     """(obs shape, obs dtype, number of actions) of one env (envpool's spec needs no env)."""
     backend = library(config)
+    if backend == "gymnax":
+        from jaxdqn.backends import gymnax_envs
+
+        return gymnax_envs.observation_spec(config)
     if backend == "gymnasium":
         env = make_host_env(config, backend, num_envs=1, seeds=[0])
         space = env.observation_space

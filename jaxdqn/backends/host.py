@@ -180,8 +180,8 @@ def make_host_env(
     seeds: list[int] | None = None,
     epoch: int = 0,
 ) -> HostEnv:
-    """A host-stepped vector env of `backend` ("envpool" or "gymnasium"; "envpool-xla" pools
-    are also steppable from the host) with the training or evaluation settings."""
+    """A host-stepped vector env of `backend` ("envpool", "gymnasium" or "gymnax"; "envpool-xla"
+    pools are also steppable from the host) with the training or evaluation settings."""
     if num_envs is None:
         num_envs = config.num_envs
     if seeds is None:
@@ -194,6 +194,10 @@ def make_host_env(
         if config.atari:
             return AleHostEnv(config, num_envs, seeds, evaluation)
         return GymHostEnv(config, num_envs, seeds)
+    if backend == "gymnax":  # evaluation and play: the same pure envs, one jitted call a step
+        from jaxdqn.backends.gymnax_envs import GymnaxHostEnv
+
+        return GymnaxHostEnv(config, num_envs, seeds)
     raise ValueError(f"env_backend={backend!r} is invalid: one of {', '.join(ENV_BACKENDS)}")
 
 
@@ -204,6 +208,8 @@ class HostStepper:
     results equal the envpool-xla backend's. The next env step cannot overlap the update: its
     actions need the updated parameters; JAX's asynchronous dispatch overlaps each call with
     the host's conversion of the env's outputs."""
+
+    saves_env_state = False
 
     def __init__(self, env: HostEnv):
         self.env = env

@@ -49,3 +49,28 @@ def python_repeat(fn: Callable, state, n: int):
         state, out = fn(state)
         outs.append(out)
     return state, stack_trees(outs)
+
+
+def jit_chunks(body: Body, step: Callable):
+    """(warmup, run) for an env stepped inside jit: `step(handle, actions [S·E]) → (handle,
+    Step [S·E, ...])`, the handle threaded through the TrainState (it orders envpool's steps;
+    it is gymnax's env state). Both jitted whole, the state donated."""
+
+    def env_step(state, act_fn):
+        state, actions, parameter = body.choose(state, act_fn)
+        handle, out = step(state.handle, actions.reshape(-1))
+        return body.observe(state, actions, parameter, body.split(out), handle)
+
+    def warmup(state, num_env_steps: int):
+        def random_step(state, _):
+            return env_step(state, body.act_randomly)
+
+        return jax.lax.scan(random_step, state, length=num_env_steps)
+
+    def run(state, iterations: int):
+        return body.repeat(lambda s: body.iteration(s, env_step, body.learn), state, iterations)
+
+    return (
+        jax.jit(warmup, static_argnums=1, donate_argnums=0),
+        jax.jit(run, static_argnums=1, donate_argnums=0),
+    )
