@@ -26,7 +26,7 @@ from jaxdqn import distributed
 from jaxdqn.config import Config
 from jaxdqn.replay import replay_nbytes
 from jaxdqn.runtime import Runtime, chunk_lengths, resolve
-from jaxdqn.train import Trainer, TrainState, make_train, observation_spec
+from jaxdqn.train import Trainer, TrainState, env_checkpoint, make_train, observation_spec
 
 
 @dataclasses.dataclass
@@ -52,6 +52,7 @@ class Run:
     components: dict
     seed_offset: int = 0
     stopped: str | None = None  # the signal that stopped the run
+    episodes_continue: bool = False  # resumed with its envs restored (gymnax), not restarted
 
     @property
     def frames(self) -> int:
@@ -133,6 +134,27 @@ class Report(Part):
                                   history=run.history, loss=loss, mean_q=mean_q,
                                   parameter=parameter, parameter_name=self.parameter_name,
                                   elapsed=chunk.elapsed, phase=chunk.phase)  # fmt: skip
+
+
+class PhaseNotes(Part):
+    """Notes at the moments a newcomer waits through without them: each phase's first chunk
+    (it includes compiling that phase's function) and the end of warm-up."""
+
+    def __init__(self, logger):
+        self.logger, self.seen = logger, set()
+
+    def after_chunk(self, run, chunk):
+        if self.logger is None:
+            return
+        name = "warm-up" if chunk.phase == "warmup" else "learning"
+        if chunk.phase not in self.seen:
+            self.seen.add(chunk.phase)
+            self.logger.note(f"{name}: compiled and ran its first chunk in {chunk.elapsed:.1f} s")
+        if chunk.phase == "warmup" and run.steps >= run.config.learning_starts_rounded:
+            self.logger.note(
+                f"warm-up done at {run.frames:,} frames ({run.steps:,} transitions of random play "
+                "per seed in the replay); learning starts: compiling its chunk"
+            )
 
 
 class Finish(Part):
@@ -268,11 +290,12 @@ class Checkpoints(Part):
                 **self.meta}  # fmt: skip
         tree = {"agent": run.state.agent, "replay": run.state.replay, "eval_key": run.eval_key}
         params = run.state.agent.params
+        env = env_checkpoint(run.state) if run.trainer.env.saves_env_state else None
         if jax.process_count() > 1:  # one checkpoint of all seeds: each process its shards
             mesh = distributed.global_seed_mesh(run.runtime.num_devices)
             tree = distributed.to_global(tree, mesh, ("eval_key",))
             params = distributed.to_global({"params": params}, mesh)["params"]
-        self.checkpointer.save(run.steps, tree, meta, params=params)
+        self.checkpointer.save(run.steps, tree, meta, params=params, env=env)
         self.last_save = time.monotonic()
         if self.logger is not None:
             self.logger.note(f"checkpoint at {run.frames:,} frames: {self.checkpointer.directory}")
@@ -329,7 +352,8 @@ def run_loop(run: Run, parts: list[Part]) -> None:
 
 def restore(config, run_config, runtime, checkpointer, logger, components) -> tuple[Run, Any]:
     """Builds the Run to continue from the checkpointer's latest checkpoint (episodes restart
-    there: the envs get fresh seeds), after checking it matches the run's settings."""
+    there, the envs with fresh seeds, unless the checkpoint holds them: gymnax), after checking
+    it matches the run's settings."""
     from jaxdqn.checkpoint import CheckpointError, config_differences
     from jaxdqn.config import config_from_dict
     from jaxdqn.rundir import versions
@@ -361,10 +385,15 @@ def restore(config, run_config, runtime, checkpointer, logger, components) -> tu
     restored, _ = checkpointer.restore(abstract)
     if multi_process:
         restored = distributed.to_local(restored, mesh, ("eval_key",))
-    state = trainer.init(agent_state=restored["agent"], replay_state=restored["replay"])
+    abstract_env = trainer.abstract_env()
+    env_state = None  # a backend that saves its envs (gymnax) continues their episodes
+    if abstract_env is not None and checkpointer.has_env():
+        env_state = checkpointer.restore_env(abstract_env)
+    state = trainer.init(agent_state=restored["agent"], replay_state=restored["replay"],
+                         env_state=env_state)  # fmt: skip
     history = SeedHistory(meta["history_scores"], meta["history_lengths"])
     run = Run(config, run_config, runtime, trainer, state, steps, history, restored["eval_key"],
-              components)  # fmt: skip
+              components, episodes_continue=env_state is not None)  # fmt: skip
     return run, int(meta["metrics_lines"])
 
 
@@ -397,7 +426,38 @@ def start_notes(run: Run, logger, replay_bytes: int, rss_before: int, resumed: b
         logger.note(f"total_frames rounded up to whole iterations: {config.total_steps * skip}"
                     f" → {run.total_steps * skip} frames per seed")  # fmt: skip
     if resumed:
-        logger.note(f"resumed at {run.frames:,} frames; episodes restart here")
+        how = "episodes go on (envs restored)" if run.episodes_continue else "episodes restart here"
+        logger.note(f"resumed at {run.frames:,} frames; {how}")
+    for line in plan_notes(run):
+        logger.note(line)
+    logger.progress.plan(config.learning_starts_rounded * skip)
+
+
+def plan_notes(run: Run) -> list[str]:
+    """What the run will do, phase by phase, and when the console's numbers appear: the first
+    minutes of a run (compiling, random play, `score -`, `ETA ?`) otherwise look stuck."""
+    config, skip = run.config, run.config.env.frame_skip
+    warm, total = config.learning_starts_rounded, run.total_steps
+    notes = []
+    if run.steps < warm:
+        notes.append(
+            f"warm-up: {warm:,} agent steps ({warm * skip:,} frames) per seed of uniform random "
+            "play fill the replay, no learning; its first chunk includes compiling it"
+        )
+    eta = ", and the ETA shows `?` until its speed is measured" if config.train.progress else ""
+    notes.append(
+        f"learning: frames {warm * skip:,} to {total * skip:,}, {config.updates_per_iteration} "
+        f"update(s) every {config.agent_steps_per_iteration} agent step(s); its first chunk "
+        f"includes compiling the update{eta}"
+    )
+    every = config.eval.eval_every
+    evaluations = f"every {every:,} frames and at the end" if every else "at the end"
+    notes.append(
+        "score: per seed, the mean real game score of its last 10 finished games (`-` until its "
+        f"first game ends; warm-up games are random play); evaluation {evaluations} "
+        f"({config.eval.eval_episodes} games per seed)"
+    )
+    return notes
 
 
 def train(
@@ -440,6 +500,9 @@ def train(
     obs_shape, obs_dtype, _ = observation_spec(config)
     replay_bytes = check_memory(config, obs_shape, obs_dtype)
     rss_before = process_rss_bytes()
+    if logger is not None:  # the next seconds (pools, networks, replay) would pass in silence
+        logger.note(f"setting up: environments, networks and a {replay_bytes / 2**30:.2f} GiB "
+                    f"replay{', restoring the checkpoint' if resume else ''}")  # fmt: skip
     metrics_lines = None
     if resume:
         run, metrics_lines = restore(config, run_config, runtime, checkpointer, logger, components)
@@ -451,15 +514,16 @@ def train(
         run = Run(config, run_config, runtime, trainer, trainer.init(), 0, history, eval_key,
                   components)  # fmt: skip
     run.seed_offset = seed_offset
+    evaluation = Evaluation(run, logger)  # before the clock starts: its env pool takes seconds
     if logger is not None:
         logger.start(run_config, run.total_steps * config.env.frame_skip, resume_steps=run.steps,
                      resume_metrics_lines=metrics_lines, runtime=runtime)  # fmt: skip
         start_notes(run, logger, replay_bytes, rss_before, resume)
-    evaluation = Evaluation(run, logger)
     meta = {"runtime": dataclasses.asdict(runtime)}
     run_loop(run, [Games(), Report(logger, run.trainer.parts.policy.parameter_name),
-                   NanGuard(logger, checkpointer), *parts, evaluation, StopSignals(stop),
-                   Checkpoints(run, checkpointer, logger, meta), Finish(logger)])  # fmt: skip
+                   PhaseNotes(logger), NanGuard(logger, checkpointer), *parts, evaluation,
+                   StopSignals(stop), Checkpoints(run, checkpointer, logger, meta),
+                   Finish(logger)])  # fmt: skip
     return {"evaluations": evaluation.results, "scores": run.history.scores,
             "lengths": run.history.lengths, "state": run.state, "steps": run.steps,
             "trainer": run.trainer, "stopped": run.stopped}  # fmt: skip
@@ -473,10 +537,12 @@ def run_experiment(
     components: dict | None = None,
     resume: bool = False,
     runtime: Runtime | None = None,
+    tracking=None,
 ) -> dict:
     """The host edge: checks memory, makes (or reopens) the run directory, trains with live
     progress and checkpoints; SIGINT/SIGTERM finish the chunk, checkpoint and return. A
     second process on the same run directory is refused (`rundir.RunLockedError`).
+    `tracking` (`jaxdqn.tracking.TrackingOptions`) mirrors the metrics to TensorBoard / W&B.
 
     In a multi-process run (`--distributed`, see `jaxdqn.distributed`) every process calls
     this: process 0 opens, locks and writes the run directory, the others follow it."""
@@ -493,7 +559,7 @@ def run_experiment(
         run_dir = make_run_dir(config, resume=resume)
         # One process per run directory; the OS drops the lock if this one dies (even SIGKILL).
         with lock_run_dir(run_dir):
-            return _run_locked(config, runtime, components, resume, run_dir)
+            return _run_locked(config, runtime, components, resume, run_dir, tracking)
 
     from pathlib import Path
 
@@ -511,13 +577,13 @@ def run_experiment(
     if error:
         raise distributed.OtherProcessError(f"process 0 could not open the run directory: {error}")
     try:
-        return _run_locked(config, runtime, components, resume, Path(run_dir))
+        return _run_locked(config, runtime, components, resume, Path(run_dir), tracking)
     finally:
         if lock is not None:
             lock.release()
 
 
-def _run_locked(config: Config, runtime, components, resume: bool, run_dir) -> dict:
+def _run_locked(config: Config, runtime, components, resume: bool, run_dir, tracking=None) -> dict:
     import signal
 
     from jaxdqn.checkpoint import Checkpointer
@@ -525,7 +591,7 @@ def _run_locked(config: Config, runtime, components, resume: bool, run_dir) -> d
 
     checkpointer = Checkpointer(run_dir, keep=config.train.keep_checkpoints)
     main = distributed.is_main()  # process 0 alone writes logs, config and curves
-    logger = RunLogger(run_dir, progress=config.train.progress) if main else None
+    logger = RunLogger(run_dir, progress=config.train.progress, tracking=tracking) if main else None
     stop = StopFlag()
 
     def on_signal(signum, frame):
