@@ -178,18 +178,25 @@ def test_dopamine_rmsprop_update_by_hand():
     stated in the preset's docstring: TF1 starts ms at 1, optax at 0 (as here)."""
     s = DOPAMINE_SOURCE
     assert (s["rmsprop_momentum"], s["rmsprop_centered"]) == (0.0, True)
-    preset = config_module.dopamine()
+    check_centered_rmsprop(config_module.dopamine(), s["rmsprop_decay"], s["rmsprop_epsilon"],
+                           s["learning_rate"], eps_in_sqrt=True)  # fmt: skip
+
+
+def check_centered_rmsprop(preset, decay, eps, lr, eps_in_sqrt):
+    """make_optimizer(preset) against centred RMSprop without momentum worked out in numpy
+    (ms, mg start at 0): lr·g / sqrt(ms − mg² + ε) with ε inside the root (TF1), or
+    lr·g / (sqrt(ms − mg²) + ε) with ε outside (PyTorch)."""
     opt = make_optimizer(preset)
     params = jnp.zeros(3)
     state = opt.init(params)
-    decay, eps, lr = s["rmsprop_decay"], s["rmsprop_epsilon"], s["learning_rate"]
     ms = mg = np.zeros(3)
     grads = [[0.5, -1e-3, 2.0], [-0.2, 3e-3, 1.0], [0.1, 0.0, -4.0]]  # momentum would show
     for g in map(np.array, grads):
         updates, state = opt.update(jnp.asarray(g, jnp.float32), state, params)
         ms = decay * ms + (1 - decay) * g**2
         mg = decay * mg + (1 - decay) * g
-        np.testing.assert_allclose(updates, -lr * g / np.sqrt(ms - mg**2 + eps), rtol=1e-5)
+        denominator = np.sqrt(ms - mg**2 + eps) if eps_in_sqrt else np.sqrt(ms - mg**2) + eps
+        np.testing.assert_allclose(updates, -lr * g / denominator, rtol=1e-5)
 
 
 @pytest.mark.parametrize("preset", ["nature", "dopamine", "drq_eps"])

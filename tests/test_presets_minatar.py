@@ -6,12 +6,10 @@ commit, 47cdec8 of 2019-02-27, and today), and minatar/environment.py; Young & T
 Experiments", arXiv:1903.03176.
 """
 
-import jax.numpy as jnp
 import numpy as np
 
 from jaxdqn import presets
-from jaxdqn.train import make_optimizer
-from tests.test_presets import assert_matches, flat
+from tests.test_presets import assert_matches, check_centered_rmsprop, flat
 
 # examples/dqn.py, line by line (its units: frames = agent steps, MinAtar has no frame skip).
 MINATAR_SOURCE = {
@@ -67,17 +65,8 @@ def test_minatar_rmsprop_update_by_hand():
     """PyTorch's RMSprop(alpha=0.95, eps=0.01, centered=True, momentum=0): ms and mg start at
     0; the step is lr·g / (sqrt(ms − mg²) + eps), ε outside the root."""
     s = MINATAR_SOURCE
-    opt = make_optimizer(presets.minatar())
-    params = jnp.zeros(3)
-    state = opt.init(params)
-    alpha, eps, lr = s["SQUARED_GRAD_MOMENTUM"], s["MIN_SQUARED_GRAD"], s["STEP_SIZE"]
-    ms = mg = np.zeros(3)
-    grads = [[0.5, -1e-3, 2.0], [-0.2, 3e-3, 1.0], [0.1, 0.0, -4.0]]  # momentum would show
-    for g in map(np.array, grads):
-        updates, state = opt.update(jnp.asarray(g, jnp.float32), state, params)
-        ms = alpha * ms + (1 - alpha) * g**2
-        mg = alpha * mg + (1 - alpha) * g
-        np.testing.assert_allclose(updates, -lr * g / (np.sqrt(ms - mg**2) + eps), rtol=1e-5)
+    check_centered_rmsprop(presets.minatar(), s["SQUARED_GRAD_MOMENTUM"], s["MIN_SQUARED_GRAD"],
+                           s["STEP_SIZE"], eps_in_sqrt=False)  # fmt: skip
 
 
 def test_minatar_preset_plays_minatars_action_set():
