@@ -28,6 +28,7 @@ from jaxdqn.policies import POLICIES
 
 ATARI_FRAME_SKIP = 4
 ENV_BACKENDS = ("envpool-xla", "envpool", "gymnasium", "gymnax")
+JIT_STEPPED_BACKENDS = ("envpool-xla", "gymnax")  # step their envs inside the jitted chunk
 
 
 def _atari_hint(env_id: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from jaxdqn.config import Config, _check_int, _fail
+from jaxdqn.config import JIT_STEPPED_BACKENDS, Config, _check_int, _fail
 from jaxdqn.networks import IMAGE_NETWORKS
 
 
@@ -55,7 +55,7 @@ class Runtime:
     @property
     def host_stepped(self) -> bool:
         """The envs are stepped from Python between jitted calls (not inside the chunk)."""
-        return self.env_backend not in ("envpool-xla", "gymnax")
+        return self.env_backend not in JIT_STEPPED_BACKENDS
 
     @property
     def straight_line(self) -> bool:
