@@ -8,8 +8,12 @@ Run by hand, never by CI:
     python benchmarks/train_sps.py --env-backend envpool-xla envpool gymnasium --num-seeds 1 4
     python benchmarks/train_sps.py --env breakout-minatar --num-seeds 1 8 64   # gymnax
     python benchmarks/train_sps.py --env cartpole --env-backend gymnax --num-seeds 1 8 64
+    python benchmarks/train_sps.py --env-backend ale-xla envpool-xla --num-seeds 1 4 --repeats 3
 
-Prints a table and appends one JSON record per setting to benchmarks/results.jsonl.
+Prints a table and appends one JSON record per setting to benchmarks/results.jsonl. With
+--repeats N every setting is measured N times, the backends taking turns within each round (on
+a shared machine, load that comes and goes then falls on all of them alike), and a second table
+sets the backends' medians side by side.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import datetime
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -77,6 +82,7 @@ def measure(
         jax.block_until_ready(state.obs)
         chunks += 1
     elapsed = time.perf_counter() - t0
+    trainer.env.close()  # its env threads: a later setting gets the cores
     steps = chunks * per_chunk * num_seeds
     updates = chunks * n * config.updates_per_iteration * num_seeds
     return {
@@ -106,6 +112,46 @@ def measure(
     }
 
 
+def rounds(backends: list[str], num_seeds: list[int], repeats: int):
+    """(repeat, num_seeds, backend) in measuring order: every round measures every setting,
+    the backends one after the other for each number of seeds, their order reversed on odd
+    rounds so that none always runs first after a compile-heavy switch."""
+    for r in range(repeats):
+        for n in num_seeds:
+            for backend in backends if r % 2 == 0 else backends[::-1]:
+                yield r, n, backend
+
+
+def print_rows(rows: list[dict]) -> None:
+    print(f"{'env':<16} {'backend':<12} {'seeds':>5} {'steps/s':>10} {'per seed':>9} "
+          f"{'frames/s':>9} {'updates/s':>9} {'compile+1st chunk s':>20}")  # fmt: skip
+    for r in rows:
+        print(f"{r['env']:<16} {r['env_backend']:<12} {r['num_seeds']:>5} "
+              f"{r['agent_steps_per_s']:>10.1f} {r['agent_steps_per_s_per_seed']:>9.1f} "
+              f"{r['frames_per_s']:>9.1f} {r['updates_per_s']:>9.1f} "
+              f"{r['compile_and_first_chunk_s']:>20.1f}")  # fmt: skip
+
+
+def print_medians(rows: list[dict]) -> None:
+    """Markdown: per number of seeds, each backend's median agent steps/s over the repeats
+    (min–max), and the first backend's median over the second's."""
+    backends = list(dict.fromkeys(r["env_backend"] for r in rows))
+    seeds = list(dict.fromkeys(r["num_seeds"] for r in rows))
+    head = " | ".join(f"{b} steps/s, median (min–max)" for b in backends)
+    ratio = f" | {backends[0]} / {backends[1]}" if len(backends) > 1 else ""
+    print(f"| seeds | repeats | {head}{ratio} |")
+    print("|---:|---:|" + "---:|" * (len(backends) + bool(ratio)))
+    for n in seeds:
+        rates = {b: sorted(r["agent_steps_per_s"] for r in rows
+                           if r["env_backend"] == b and r["num_seeds"] == n)
+                 for b in backends}  # fmt: skip
+        medians = {b: statistics.median(v) for b, v in rates.items()}
+        cells = " | ".join(f"{medians[b]:.1f} ({v[0]:.1f}–{v[-1]:.1f})" for b, v in rates.items())
+        if ratio:
+            cells += f" | {medians[backends[0]] / medians[backends[1]]:.2f}"
+        print(f"| {n} | {len(rates[backends[0]])} | {cells} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", choices=["assault", "cartpole", "breakout-minatar"],
@@ -116,23 +162,22 @@ def main() -> None:
                         help="smaller than Nature's 1M so 4 seeds fit in 24 GiB; sampling is "
                         "O(batch), so capacity does not change the rate")  # fmt: skip
     parser.add_argument("--env-backend", nargs="+", default=["auto"],
-                        choices=["auto", "envpool-xla", "envpool", "gymnasium",
-                                 "gymnax"])  # fmt: skip
+                        choices=["auto", "envpool-xla", "envpool", "gymnasium", "gymnax",
+                                 "ale-xla"])  # fmt: skip
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="rounds over every setting (medians need several)")  # fmt: skip
     args = parser.parse_args()
     rows = []
-    for backend in args.env_backend:
-        for n in args.num_seeds:
-            row = measure(args.env, n, args.seconds, args.replay_capacity, backend)
-            rows.append(row)
-            with open(RESULTS, "a") as f:
-                f.write(json.dumps(row) + "\n")
-    print(f"{'env':<16} {'backend':<12} {'seeds':>5} {'steps/s':>10} {'per seed':>9} "
-          f"{'frames/s':>9} {'updates/s':>9} {'compile+1st chunk s':>20}")  # fmt: skip
-    for r in rows:
-        print(f"{r['env']:<16} {r['env_backend']:<12} {r['num_seeds']:>5} "
-              f"{r['agent_steps_per_s']:>10.1f} {r['agent_steps_per_s_per_seed']:>9.1f} "
-              f"{r['frames_per_s']:>9.1f} {r['updates_per_s']:>9.1f} "
-              f"{r['compile_and_first_chunk_s']:>20.1f}")  # fmt: skip
+    for repeat, n, backend in rounds(args.env_backend, args.num_seeds, args.repeats):
+        row = measure(args.env, n, args.seconds, args.replay_capacity, backend)
+        row["repeat"] = repeat
+        rows.append(row)
+        with open(RESULTS, "a") as f:
+            f.write(json.dumps(row) + "\n")
+    print_rows(rows)
+    if args.repeats > 1 or len(args.env_backend) > 1:
+        print()
+        print_medians(rows)
 
 
 if __name__ == "__main__":

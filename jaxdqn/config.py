@@ -27,8 +27,10 @@ from jaxdqn.networks import IMAGE_NETWORKS, NETWORKS
 from jaxdqn.policies import POLICIES
 
 ATARI_FRAME_SKIP = 4
-ENV_BACKENDS = ("envpool-xla", "envpool", "gymnasium", "gymnax")
-JIT_STEPPED_BACKENDS = ("envpool-xla", "gymnax")  # step their envs inside the jitted chunk
+ENV_BACKENDS = ("envpool-xla", "envpool", "gymnasium", "gymnax", "ale-xla")
+JIT_STEPPED_BACKENDS = ("envpool-xla", "gymnax", "ale-xla")  # envs stepped inside the chunk
+# An XLA custom call steps one process's env threads: it cannot be partitioned over devices.
+CUSTOM_CALL_BACKENDS = ("envpool-xla", "ale-xla")
 
 
 def _atari_hint(env_id: str) -> str:
@@ -87,7 +89,8 @@ def _check_range(field: str, value, lo: float, hi: float, *, lo_open=False) -> N
 class EnvConfig:
     env_id: str = "Assault-v5"
     """envpool task id, e.g. Assault-v5, Breakout-v5, CartPole-v1; with --env-backend
-    gymnasium a gymnasium id (ALE/Assault-v5; Assault-v5 also names the ale-py game)."""
+    gymnasium a gymnasium id (ALE/Assault-v5; Assault-v5 also names the ale-py game); with
+    ale-xla an Atari game in either spelling."""
     num_seeds: int = 1
     """Independent training runs trained side by side (vmapped) in one process."""
     envs_per_seed: int = 4
@@ -115,8 +118,9 @@ class EnvConfig:
     """Who steps the envs: envpool-xla (inside the jitted chunk; CPU/GPU), envpool (from
     Python between jitted calls; the TPU path), gymnasium (any gymnasium id, e.g.
     ALE/Assault-v5 via ale-py), gymnax (envs written in JAX, inside the jitted chunk:
-    Breakout-MinAtar, CartPole-v1, …). auto: gymnax for ids only gymnax has (MinAtar), else
-    envpool-xla, or envpool on TPU or with --devices > 1."""
+    Breakout-MinAtar, CartPole-v1, …), ale-xla (ale-py's Atari inside the jitted chunk, CPU/GPU;
+    Atari ids only). auto: gymnax for ids only gymnax has (MinAtar), else envpool-xla, or
+    envpool on TPU or with --devices > 1."""
     devices: str = "1"
     """Local devices (GPUs) the seeds are sharded over: N or all. Each device trains
     num_seeds / (N × processes) seeds in the same jitted program; N > 1 needs a host-stepped
@@ -138,13 +142,17 @@ class EnvConfig:
                 f"must be divisible by devices ({devices}): each device trains the same number "
                 "of seeds",
             )
-        if devices not in ("1", "all") and self.env_backend == "envpool-xla":
+        if devices not in ("1", "all") and self.env_backend in CUSTOM_CALL_BACKENDS:
             _fail(
                 "env_backend",
                 self.env_backend,
-                f"envpool-xla cannot run with devices={devices}: envpool's XLA custom call "
+                f"{self.env_backend} cannot run with devices={devices}: its XLA custom call "
                 "cannot be partitioned over devices; use envpool (auto picks it) or gymnasium",
             )
+        if self.env_backend == "ale-xla" and not self.atari:
+            _fail("env_id", self.env_id, "--env-backend ale-xla runs Atari games only (v5 ids "
+                  "such as Assault-v5 or ALE/Assault-v5); for other gymnasium ids use "
+                  f"--env-backend gymnasium{_atari_hint(self.env_id)}")  # fmt: skip
         _check_int("envs_per_seed", self.envs_per_seed, 1)
         _check_int("seed", self.seed, 0)
         if self.max_episode_steps is not None:

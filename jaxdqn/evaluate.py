@@ -5,6 +5,12 @@ and raw rewards, the training run's no-op starts and sticky-action setting, game
 108,000 frames (27,000 agent steps), ε-greedy with a small ε_eval (0.05 in Mnih et al. 2015,
 0.001 in Dopamine). Every env plays exactly one game; its score is the unclipped sum of rewards
 over all lives.
+
+Evaluation steps its envs from Python on every backend (games end at unpredictable times and
+a score needs no jitted chunk), in the library the run trained on (`backends.library`): the
+in-jit backends evaluate on their host-stepped form — envpool-xla on an envpool pool, ale-xla
+on the same ale-py vector env with the same preprocessing (`host.AleHostEnv`), gymnax on the
+same pure envs one jitted call a step.
 """
 
 from __future__ import annotations

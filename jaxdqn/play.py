@@ -1,4 +1,9 @@
-"""Load a trained agent, play full games with the evaluation protocol, record video."""
+"""Load a trained agent, play full games with the evaluation protocol, record video.
+
+Atari runs of the ale-py backends (gymnasium, ale-xla) are played on envpool's build of the
+same game with the same preprocessing (backends/__init__.py): ale-py's vector env renders no
+RGB frames to record.
+"""
 
 from __future__ import annotations
 
@@ -75,7 +80,7 @@ def play(
     obs_shape, _, num_actions = observation_spec(config)
     network = make_network(config, num_actions)
     env_id, backend = config.env.env_id, backends.library(config.env)
-    if backend == "gymnasium" and config.env.atari:  # same game, same preprocessing (backends.py)
+    if backend == "gymnasium" and config.env.atari:  # ale-py (ale-xla too) cannot render
         env_id, backend = env_id.removeprefix("ALE/"), "envpool"
     if backend == "gymnax":
         return _play_gymnax(config, network, params, episodes, epsilon, seed, video_dir,

@@ -12,7 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from jaxdqn.config import JIT_STEPPED_BACKENDS, Config, _check_int, _fail
+from jaxdqn.config import (
+    CUSTOM_CALL_BACKENDS,
+    JIT_STEPPED_BACKENDS,
+    Config,
+    _check_int,
+    _fail,
+)
 from jaxdqn.networks import IMAGE_NETWORKS
 
 
@@ -97,9 +103,9 @@ def resolve(config: Config, options: RuntimeOptions | None = None) -> Runtime:
         _fail("env_backend", backend, f"gymnax runs on one device in one process here "
               f"(devices={num_devices}, processes={jax.process_count()}): its env state is "
               "not yet placed by seed over devices nor gathered over processes")  # fmt: skip
-    if backend == "envpool-xla" and num_devices > 1:
-        _fail("env_backend", backend, f"envpool-xla cannot run with devices={num_devices}: "
-              "envpool's XLA custom call cannot be partitioned over devices; use envpool "
+    if backend in CUSTOM_CALL_BACKENDS and num_devices > 1:
+        _fail("env_backend", backend, f"{backend} cannot run with devices={num_devices}: "
+              "its XLA custom call cannot be partitioned over devices; use envpool "
               "(auto picks it) or gymnasium")  # fmt: skip
     backends.check_env_id(e.env_id, backend)
     distributed.check_devices(config, num_devices)

@@ -1,13 +1,18 @@
 """CartPole learns through a host-stepped backend (gymnasium's CartPole stepped from Python
-between the iteration's jitted pieces). A file of its own: the longest test of the suite, run
-by one test worker while the other takes the rest (pyproject: --dist loadfile)."""
+between the iteration's jitted pieces). A file of its own, so a test worker runs it beside
+the envpool-xla learning tests (pyproject: --dist loadfile)."""
 
 import pytest
 
-from tests.test_learning import check_cartpole_learns
+from tests.test_learning import check_cartpole_learns_early, check_cartpole_solved
 
 pytestmark = pytest.mark.slow  # end-to-end: trains
 
 
 def test_cartpole_learns_three_seeds_gymnasium(tmp_path):
-    check_cartpole_learns(tmp_path, "gymnasium")
+    check_cartpole_learns_early(tmp_path, "gymnasium")
+
+
+@pytest.mark.long
+def test_cartpole_solved_three_seeds_gymnasium(tmp_path):
+    check_cartpole_solved(tmp_path, "gymnasium")

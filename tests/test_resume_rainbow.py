@@ -9,13 +9,13 @@ from tests.test_checkpoint import COMMON, check_resume_equals_uninterrupted_run,
 
 pytestmark = pytest.mark.slow  # end-to-end: trains
 
-N = 1_500  # agent steps per half
+N = 500  # agent steps per half; learning starts at 250
 # β held constant: like --learning-rate-end, an annealed β follows the run's length, which the
 # resume here extends from N to 2N.
 RAINBOW = ["--network", "mlp_dueling", "--noisy", "--head", "categorical", "--loss",
            "categorical_double_q", "--v-min", "0", "--v-max", "100", "--n-step", "3",
            "--prioritized", "--importance-exponent-start", "0.5",
-           "--importance-exponent-end", "0.5"]  # fmt: skip
+           "--importance-exponent-end", "0.5", "--learning-starts", "250"]  # fmt: skip
 
 
 def test_rainbow_parts_resume_exactly(tmp_path_factory, tmp_path):

@@ -30,7 +30,7 @@ def assault_run(tmp_path_factory):
     args = [
         "--num-seeds", "2", "--envs-per-seed", "2", "--total-frames", "8192",
         "--replay-capacity", "1600", "--learning-starts", "1000", "--batch-size", "16",
-        "--chunk-iterations", "4", "--max-episode-steps", "300",
+        "--chunk-iterations", "1", "--max-episode-steps", "300",
         "--target-update-period", "8", "--run-dir", str(run_dir), "--run-name", "smoke",
         "--eval-episodes", "2", "--eval-max-episode-steps", "400", "--no-progress",
     ]  # fmt: skip

@@ -63,12 +63,14 @@ def test_temperature_sweep_runs_as_seeds(tmp_path):
 
 @pytest.mark.slow
 def test_cartpole_learns_with_three_step_returns(tmp_path):
-    """n = 3 (Hessel et al. 2018's setting), 3 seeds, 50k agent steps: the mean over seeds of
-    the last 20 games' return must reach 300 (max 500)."""
+    """n = 3 (Hessel et al. 2018's setting), 3 seeds, 15k agent steps: the mean over seeds of
+    the last 20 games' return must reach 150 (random play: ≈22). Measured with the same flags
+    on this 2-core CPU, seed triples starting at 0 and 3: means 230 and 241 (lowest single
+    seed 223), where 1-step returns reach 158 and 189."""
     out = cartpole.main([
-        "--n-step", "3", "--num-seeds", "3", "--total-frames", "50000",
+        "--n-step", "3", "--num-seeds", "3", "--total-frames", "15000",
         "--eval-every", "0", "--eval-episodes", "1",
         "--run-dir", str(tmp_path), "--run-name", "nstep", "--no-progress",
     ])  # fmt: skip
     last20 = [mean_last(s, 20) for s in out["scores"]]
-    assert np.mean(last20) >= 300, last20
+    assert np.mean(last20) >= 150, last20

@@ -2,6 +2,9 @@
 
 `HostEnv` is a vector env with `reset() -> obs` and `step(actions) -> Step`; `HostStepper`
 runs the training iteration around one, with the iteration's pure pieces jitted one by one.
+What turns ale-py's vector env into envpool's conventions (`make_ale_vector_env`,
+`ale_start`, `ale_step`) is pure array code, written once for numpy and jax.numpy: the
+ale-xla backend (ale_xla.py) runs the same functions inside the jitted chunk.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import re
 import warnings
 from typing import Any
 
+import flax.struct
 import jax
 import numpy as np
 
@@ -69,74 +73,133 @@ def ale_game(env_id: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+def make_ale_vector_env(config: EnvConfig, num_envs: int):
+    """ale-py's C++ vector env (`AtariVectorEnv`, sync, envs in env id order) with envpool's
+    Atari settings. Every setting whose ale-py default differs from envpool's is passed, and
+    the others too, so that no ale-py default decides anything: reward clipping (on in ale-py)
+    and life loss are left to `ale_step`, which keeps the raw reward as the game score; FIRE
+    on reset and no sticky actions as envpool; games capped in frames (ale-py counts frames,
+    the config agent steps); NEXT_STEP auto-reset, the one ale-py's XLA interface supports."""
+    from ale_py.vector_env import AtariVectorEnv
+    from gymnasium.vector import AutoresetMode
+
+    max_steps = config.max_episode_steps or 27_000
+    return AtariVectorEnv(
+        ale_game(config.env_id),
+        num_envs,
+        num_threads=config.num_threads,
+        max_num_frames_per_episode=max_steps * ATARI_FRAME_SKIP,
+        repeat_action_probability=config.repeat_action_probability,
+        full_action_space=False,  # each game's minimal action set, as envpool
+        autoreset_mode=AutoresetMode.NEXT_STEP,
+        noop_max=config.noop_max,
+        img_height=84,
+        img_width=84,
+        grayscale=True,
+        stack_num=4,
+        frameskip=ATARI_FRAME_SKIP,
+        maxpool=True,
+        episodic_life=False,  # life losses are marked by `ale_step`, the game goes on
+        life_loss_info=False,
+        reward_clipping=False,  # clipped by `ale_step`: the raw reward is the score
+        use_fire_reset=True,
+    )
+
+
+@flax.struct.dataclass
+class AleEpisodes:
+    """What envpool's conventions need remembered between two steps of ale-py's vector env,
+    per env (numpy arrays on the host, jax arrays inside the jitted chunk)."""
+
+    lives: Any  # [N] int32, lives after the last step: a drop is a life loss
+    since_reset: Any  # [N] int32, agent steps since the game's first frame, capped at the stack
+    over: Any  # [N] bool, the last step ended the game: the next one is a new game's first
+
+
+def envpool_stacks(obs, since_reset, xp=np):
+    """ale-py starts a game's frame stack with zeros ([0, 0, 0, f0], then [0, 0, f0, f1]);
+    envpool with copies of the first frame ([f0, f0, f0, f0], then [f0, f0, f0, f1]).
+    Rewrites ale-py's stacks `[N, stack, H, W]` to envpool's, which the frame-deduplicated
+    replay relies on (it rebuilds a stack from its newest frames and the game's first frame):
+    each slot older than the game's first frame takes that frame. `xp`: numpy or jax.numpy."""
+    stack = obs.shape[1]
+    first_frame = xp.maximum(stack - 1 - since_reset, 0)  # [N] slot of f0, 0 once it left
+    source = xp.maximum(xp.arange(stack)[None, :], first_frame[:, None])  # [N, stack]
+    return xp.take_along_axis(obs, source[:, :, None, None], axis=1)
+
+
+def ale_start(obs, lives, xp=np) -> tuple[AleEpisodes, Any]:
+    """(episodes, envpool-style obs) after a reset of every env: every game is new."""
+    since_reset = xp.zeros(obs.shape[:1], xp.int32)
+    episodes = AleEpisodes(lives=xp.asarray(lives, xp.int32), since_reset=since_reset,
+                           over=xp.zeros(obs.shape[:1], bool))  # fmt: skip
+    return episodes, envpool_stacks(obs, since_reset, xp)
+
+
+def ale_step(
+    episodes: AleEpisodes,
+    obs,
+    raw,
+    terminated,
+    truncated,
+    lives,
+    *,
+    life_loss: bool,
+    clip: bool,
+    xp=np,
+) -> tuple[AleEpisodes, Step]:
+    """One step of ale-py's vector env (`episodic_life=False`, raw rewards, NEXT_STEP
+    auto-reset) → the `Step` record with envpool's conventions.
+
+    ale-py's NEXT_STEP auto-reset is envpool's: after `terminated | truncated` the next step
+    returns the new game's first stack with reward 0, so only the stack needs rewriting
+    (`envpool_stacks`). A life loss — fewer lives than the step before; the count goes back
+    up only at a new game — is a learning terminal where `life_loss`; the game goes on.
+    """
+    new_game = episodes.over
+    stack = obs.shape[1]
+    since_reset = xp.where(new_game, 0, xp.minimum(episodes.since_reset + 1, stack))
+    lives = xp.asarray(lives, xp.int32)
+    lost = lives < episodes.lives
+    raw = xp.asarray(raw).astype(xp.float32)
+    over = xp.asarray(terminated) | xp.asarray(truncated)
+    step = Step(
+        envpool_stacks(obs, since_reset, xp),
+        xp.sign(raw) if clip else raw,
+        (terminated | lost) if life_loss else xp.asarray(terminated),
+        xp.asarray(truncated),
+        raw,
+        over,
+    )
+    return AleEpisodes(lives=lives, since_reset=since_reset.astype(xp.int32), over=over), step
+
+
 class AleHostEnv(HostEnv):
-    """ale-py's C++ vector env with envpool's Atari preprocessing; life losses and reward
-    clipping are applied here so that `game_reward` stays the real score."""
+    """ale-py's C++ vector env with envpool's Atari preprocessing (`make_ale_vector_env`);
+    life losses, reward clipping and envpool's frame stacks are applied by `ale_step`, so that
+    `game_reward` stays the real score."""
 
     def __init__(self, config: EnvConfig, num_envs: int, seeds, evaluation: bool):
-        from ale_py.vector_env import AtariVectorEnv
-
-        max_steps = config.max_episode_steps or 27_000
-        self.env = AtariVectorEnv(
-            ale_game(config.env_id),
-            num_envs,
-            num_threads=config.num_threads,
-            max_num_frames_per_episode=max_steps * ATARI_FRAME_SKIP,
-            repeat_action_probability=config.repeat_action_probability,
-            noop_max=config.noop_max,
-            img_height=84,
-            img_width=84,
-            grayscale=True,
-            stack_num=4,
-            frameskip=ATARI_FRAME_SKIP,
-            maxpool=True,
-            episodic_life=False,  # life losses are marked here, the game goes on
-            reward_clipping=False,  # clipped here: the raw reward is the score
-            use_fire_reset=True,
-        )
+        self.env = make_ale_vector_env(config, num_envs)
         self.num_envs = num_envs
         self.observation_space = self.env.single_observation_space
         self.num_actions = int(self.env.single_action_space.n)
         self.seeds = np.asarray(seeds, np.int64)
         self.life_loss = config.episodic_life and not evaluation
         self.clip = config.reward_clip and not evaluation
-        self.lives = None
-
-    def _fill_stacks(self, obs: np.ndarray, new_game: np.ndarray) -> np.ndarray:
-        """ale-py starts a game's frame stack with zeros ([0, 0, 0, f0], then [0, 0, f0, f1]);
-        envpool with copies of the first frame ([f0, f0, f0, f0], then [f0, f0, f0, f1]).
-        Rewrites ale-py's stacks to envpool's, which the frame-deduplicated replay relies on
-        (it rebuilds a stack from its newest frames and the first frame of the game)."""
-        self.since_reset = np.where(new_game, 0, self.since_reset + 1)
-        stack = obs.shape[1]
-        for e in np.nonzero(self.since_reset < stack - 1)[0]:
-            oldest_real = stack - 1 - self.since_reset[e]
-            obs[e, :oldest_real] = obs[e, oldest_real]
-        return obs
+        self.episodes = None
 
     def reset(self) -> np.ndarray:
         obs, info = self.env.reset(seed=self.seeds)
-        self.lives = np.asarray(info["lives"])
-        self.since_reset = np.zeros(self.num_envs, np.int64)
-        self.over = np.zeros(self.num_envs, bool)
-        return self._fill_stacks(np.array(obs), np.ones(self.num_envs, bool))
+        self.episodes, obs = ale_start(np.asarray(obs), info["lives"])
+        return obs
 
     def step(self, actions: np.ndarray) -> Step:
         obs, raw, terminated, truncated, info = self.env.step(np.asarray(actions, np.int32))
-        obs = self._fill_stacks(np.array(obs), self.over)  # after a game over: a new game
-        self.over = terminated | truncated
-        lives = np.asarray(info["lives"])
-        lost = lives < self.lives
-        self.lives = lives
-        raw = np.asarray(raw, np.float32)
-        return Step(
-            obs,
-            np.sign(raw) if self.clip else raw,
-            terminated | (lost if self.life_loss else False),
-            truncated,
-            raw,
-            terminated | truncated,
-        )
+        self.episodes, step = ale_step(self.episodes, np.asarray(obs), raw, terminated,
+                                       truncated, info["lives"], life_loss=self.life_loss,
+                                       clip=self.clip)  # fmt: skip
+        return step
 
     def close(self) -> None:
         self.env.close()
@@ -180,8 +243,9 @@ def make_host_env(
     seeds: list[int] | None = None,
     epoch: int = 0,
 ) -> HostEnv:
-    """A host-stepped vector env of `backend` ("envpool", "gymnasium" or "gymnax"; "envpool-xla"
-    pools are also steppable from the host) with the training or evaluation settings."""
+    """A host-stepped vector env of `backend` ("envpool", "gymnasium" or "gymnax"; the XLA
+    backends' envs are also steppable from the host: "envpool-xla" as an envpool pool,
+    "ale-xla" as ale-py's vector env) with the training or evaluation settings."""
     if num_envs is None:
         num_envs = config.num_envs
     if seeds is None:
@@ -190,9 +254,9 @@ def make_host_env(
     if backend in ("envpool", "envpool-xla"):
         pool = envs_lib.make_env(config, evaluation=evaluation, num_envs=num_envs, seeds=seeds)
         return EnvpoolHostEnv(pool)
+    if backend == "ale-xla" or (backend == "gymnasium" and config.atari):
+        return AleHostEnv(config, num_envs, seeds, evaluation)
     if backend == "gymnasium":
-        if config.atari:
-            return AleHostEnv(config, num_envs, seeds, evaluation)
         return GymHostEnv(config, num_envs, seeds)
     if backend == "gymnax":  # evaluation and play: the same pure envs, one jitted call a step
         from jaxdqn.backends.gymnax_envs import GymnaxHostEnv

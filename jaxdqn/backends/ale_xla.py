@@ -1,0 +1,83 @@
+"""ale-py's vector env through its XLA interface: Atari steps run inside the jitted chunk.
+
+`AtariVectorEnv.xla()` (ale-py 0.12) gives a handle and a `step(handle, actions)` usable inside
+`jax.jit` and `lax.scan`, as envpool's `xla()` does; the handle is threaded through every step
+(in the TrainState) to order them. The vector env is the one the gymnasium backend steps from
+Python (`host.AleHostEnv`: envpool's preprocessing, every ale-py default that differs from
+envpool's set explicitly), and the step's outputs go through the same pure `host.ale_step`,
+here on jax arrays, so that the `Step` record has envpool's conventions:
+
+    ale-py gives                               the Step record gets
+    raw rewards (clipping off in the env)      reward = sign(raw) for training, game_reward = raw
+    info["lives"], no life-loss terminal       terminated |= lives dropped (training only)
+    terminated | truncated at a game's end     game_over; the next step is the new game's first
+    a new game's stack [0, 0, 0, f0]           envpool's [f0, f0, f0, f0] (the replay needs it)
+
+What `ale_step` remembers between steps (lives, steps since the game began, game over) rides
+with the ale-py handle in the TrainState's `handle`. ale-py resets a game within the next step
+(NEXT_STEP auto-reset: the new game's first stack, reward 0), as envpool does. After a life
+loss ale-py's next step is a real step, where envpool's ignores the action; both are masked
+from the replay (jaxdqn/backends/__init__.py). Same seeds, same actions: the same games as
+`--env-backend gymnasium` on an Atari id, frame for frame (tests/test_ale_xla.py).
+
+Evaluation and `observation_spec` use that host-stepped env (`backends.library`); `play`
+records video through envpool, as for the gymnasium backend, because ale-py's vector env does
+not render RGB frames.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.struct
+import jax.numpy as jnp
+import numpy as np
+
+from jaxdqn import envs as envs_lib
+from jaxdqn.backends.host import AleEpisodes, AleHostEnv, ale_step
+from jaxdqn.backends.step import Body, Step, jit_chunks
+from jaxdqn.config import EnvConfig
+
+
+@flax.struct.dataclass
+class AleXlaHandle:
+    """The TrainState's `handle` on this backend."""
+
+    ale: Any  # [8] uint8, ale-py's vector env handle: orders the XLA steps
+    episodes: AleEpisodes  # what `ale_step` remembers, per env
+
+
+class AleXlaStepper:
+    """Runs the whole training iteration — ale-py's env steps included — as one jitted
+    program."""
+
+    saves_env_state = False  # ale-py's vector env cannot save its emulators: a resume restarts
+
+    def __init__(self, config: EnvConfig, epoch: int = 0):
+        seeds = envs_lib.env_seeds(config.seed, config.num_seeds, config.envs_per_seed, epoch)
+        self.env = AleHostEnv(config, config.num_envs, seeds, evaluation=False)
+        self._ale_handle, _reset, self._step = self.env.env.xla()
+        self.handle = None
+
+    def reset(self) -> np.ndarray:
+        """Resets every game from the host (seeded); the jitted steps go on from there."""
+        obs = self.env.reset()
+        self.handle = AleXlaHandle(self._ale_handle, self.env.episodes)
+        return obs
+
+    def step(self, handle: AleXlaHandle, actions) -> tuple[AleXlaHandle, Step]:
+        """One step of every env, `actions [N]`, inside jit: ale-py's XLA step, then
+        `ale_step` (the module doc's table) on its outputs."""
+        ale, (obs, raw, terminated, truncated, info) = self._step(
+            handle.ale, actions.astype(jnp.int32)
+        )
+        episodes, out = ale_step(handle.episodes, obs, raw, terminated, truncated, info["lives"],
+                                 life_loss=self.env.life_loss, clip=self.env.clip,
+                                 xp=jnp)  # fmt: skip
+        return AleXlaHandle(ale, episodes), out
+
+    def compile(self, body: Body):
+        return jit_chunks(body, self.step)
+
+    def close(self) -> None:
+        self.env.close()
