@@ -149,12 +149,14 @@ def test_runs_of_another_preset_are_refused(trained, asked, tmp_path, monkeypatc
     assert "agent.loss: " in message
 
 
-@pytest.mark.slow  # end-to-end: trains 4 runs on real envs
+@pytest.mark.slow  # end-to-end: trains 2 runs on real envs
 def test_ci_sized_run_writes_the_table(tmp_path):
+    """The protocol end to end, one seed per game (the tables over several seeds are checked by
+    hand above, on saved runs)."""
     run_dir = tmp_path / "a100k"
     command = [
         sys.executable, str(ROOT / "experiments" / "atari100k.py"),
-        "--games", "Assault,Pong", "--seeds", "2", "--dir", str(run_dir), "--jobs",
+        "--games", "Assault,Pong", "--seeds", "1", "--dir", str(run_dir), "--jobs",
         str(min(2, len(os.sched_getaffinity(0)))), "--total-frames", "2000",
         "--learning-starts", "400", "--eval-episodes", "2", "--eval-max-episode-steps", "100",
     ]  # fmt: skip
@@ -173,7 +175,7 @@ def test_ci_sized_run_writes_the_table(tmp_path):
     )
     for column in columns:
         assert f"| {column} |" in table
-    assert "| Assault | 2 |" in table and "| Pong | 2 |" in table
+    assert "| Assault | 1 |" in table and "| Pong | 1 |" in table
     for aggregate in ("IQM", "median", "mean"):
         assert f"| {aggregate} |" in table
     with open(run_dir / "atari100k.csv") as f:
@@ -182,12 +184,12 @@ def test_ci_sized_run_writes_the_table(tmp_path):
     assert [r["drq_eps_published"] for r in rows] == ["579.6", "-9.1"]  # the committed CSV's name
     for r in rows:
         seeds = [float(s) for s in r["scores"].split()]
-        assert len(seeds) == 2 and float(r["mean"]) == pytest.approx(np.mean(seeds))
+        assert len(seeds) == 1 and float(r["mean"]) == pytest.approx(seeds[0])
     assert (run_dir / "atari100k.png").stat().st_size > 0
     # Each run is one seed of the drq_eps preset, evaluated at its end.
-    config = (run_dir / "Pong-v5-seed1" / "config.json").read_text()
-    assert '"augmentation": "drq"' in config and '"seed": 1' in config
+    config = (run_dir / "Pong-v5-seed0" / "config.json").read_text()
+    assert '"augmentation": "drq"' in config and '"seed": 0' in config
     # Again: every run is finished, so nothing is retrained and the table is rewritten.
     again = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stdout.count("already finished, not retrained") == 4
+    assert again.stdout.count("already finished, not retrained") == 2

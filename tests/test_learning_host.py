@@ -9,7 +9,8 @@ from tests.test_learning import check_cartpole_learns_early, check_cartpole_solv
 pytestmark = pytest.mark.slow  # end-to-end: trains
 
 
-def test_cartpole_learns_three_seeds_gymnasium(tmp_path):
+@pytest.mark.long  # the same learner as envpool-xla's; the host path's steps and logs are
+def test_cartpole_learns_three_seeds_gymnasium(tmp_path):  # checked in tests/test_backends.py
     check_cartpole_learns_early(tmp_path, "gymnasium")
 
 

@@ -15,7 +15,8 @@ N = 500  # agent steps per half; learning starts at 250
 RAINBOW = ["--network", "mlp_dueling", "--noisy", "--head", "categorical", "--loss",
            "categorical_double_q", "--v-min", "0", "--v-max", "100", "--n-step", "3",
            "--prioritized", "--importance-exponent-start", "0.5",
-           "--importance-exponent-end", "0.5", "--learning-starts", "250"]  # fmt: skip
+           "--importance-exponent-end", "0.5", "--learning-starts", "250",
+           "--replay-capacity", "2000"]  # fmt: skip
 
 
 def test_rainbow_parts_resume_exactly(tmp_path_factory, tmp_path):
