@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,6 +149,7 @@ def test_runs_of_another_preset_are_refused(trained, asked, tmp_path, monkeypatc
 
 
 @pytest.mark.slow  # end-to-end: trains 2 runs on real envs
+@pytest.mark.long  # the protocol end to end; its table code is checked on saved runs above
 def test_ci_sized_run_writes_the_table(tmp_path):
     """The protocol end to end, one seed per game (the tables over several seeds are checked by
     hand above, on saved runs)."""

@@ -79,6 +79,7 @@ SHARDED = textwrap.dedent(
 )
 
 
+@pytest.mark.long  # a second sharding check; two processes stay in CI
 def test_four_devices_train_the_seeds_as_one(tmp_path):
     """4 seeds over 4 CPU devices (host-stepped envpool, state placed by seed) against the
     same 4 seeds on one device: the same games, evaluation scores and metrics; parameters

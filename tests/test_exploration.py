@@ -25,6 +25,7 @@ def _args(tmp_path, *more):
 
 
 @pytest.mark.slow
+@pytest.mark.long  # the experiment script end to end
 def test_three_runs_one_figure_and_reuse(tmp_path, capsys):
     out = exploration.main(_args(tmp_path))
     runs = tmp_path / "runs"

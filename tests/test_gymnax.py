@@ -123,6 +123,7 @@ def _minatar_run(flags):
 
 
 @pytest.mark.slow  # end-to-end: runs real envs or training
+@pytest.mark.long  # three MinAtar trainings; the env state's checkpoint round trip
 def test_minatar_resume_equals_uninterrupted_run(tmp_path):
     """Breakout-MinAtar (sticky actions, boolean grids, the MinAtar network), 2 seeds: N steps,
     stop, resume to 2N ends with exactly the params, optimiser state, replay, env state and
@@ -146,6 +147,7 @@ def test_minatar_resume_equals_uninterrupted_run(tmp_path):
 
 
 @pytest.mark.slow  # end-to-end: runs real envs or training
+@pytest.mark.long  # the learner is envpool-xla's; gymnax's steps are checked above
 def test_cartpole_learns_through_gymnax(tmp_path):
     """3 seeds vmapped, the cartpole preset cut to 15,000 agent steps (ε over 7,500): the mean
     over seeds of the last 20 games must reach 150 (random play: ≈22). Measured on this 2-core

@@ -118,6 +118,7 @@ def test_memory_per_transition_atari():
 
 
 @pytest.mark.slow
+@pytest.mark.long  # synthetic streams above check the same rebuild
 def test_real_assault_stream_bit_identical():
     """A recorded envpool Assault stream (4 envs, 2,000 steps, 300-step truncation: life losses,
     real game ends and truncations) goes through the trainer's first_t rule into both buffers;

@@ -19,6 +19,7 @@ RAINBOW = ["--network", "mlp_dueling", "--noisy", "--head", "categorical", "--lo
            "--replay-capacity", "2000"]  # fmt: skip
 
 
+@pytest.mark.long  # resume equality for DQN stays in CI (test_checkpoint)
 def test_rainbow_parts_resume_exactly(tmp_path_factory, tmp_path):
     resumed = run_then_resume(tmp_path_factory.mktemp("runs"), COMMON + RAINBOW, n=N)
     check_resume_equals_uninterrupted_run(resumed, tmp_path, n=N)

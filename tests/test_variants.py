@@ -62,6 +62,7 @@ def test_temperature_sweep_runs_as_seeds(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.long  # n-step returns are checked by brute force in test_nstep
 def test_cartpole_learns_with_three_step_returns(tmp_path):
     """n = 3 (Hessel et al. 2018's setting), 3 seeds, 15k agent steps: the mean over seeds of
     the last 20 games' return must reach 150 (random play: ≈22). Measured with the same flags
