@@ -123,7 +123,6 @@ def _minatar_run(flags):
 
 
 @pytest.mark.slow  # end-to-end: runs real envs or training
-@pytest.mark.long  # three MinAtar trainings; the env state's checkpoint round trip
 def test_minatar_resume_equals_uninterrupted_run(tmp_path):
     """Breakout-MinAtar (sticky actions, boolean grids, the MinAtar network), 2 seeds: N steps,
     stop, resume to 2N ends with exactly the params, optimiser state, replay, env state and

@@ -69,7 +69,6 @@ def test_cartpole_solved_three_seeds(tmp_path):
 C51 = ["--head", "categorical", "--loss", "categorical", "--v-min", "0", "--v-max", "100"]
 
 
-@pytest.mark.long  # its loss is checked against rlax in test_distributional_losses
 def test_c51_learns_cartpole(tmp_path):
     """3 seeds vmapped, 20,000 agent steps each: the mean over seeds of the last 20 games must
     reach 100 (random play: ≈22). Measured with the same flags at 20,000 steps on this 2-core
