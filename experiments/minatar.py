@@ -5,13 +5,18 @@
 Trains `<dir>/<Game>-MinAtar` with the minatar preset (the authors' DQN, 5M frames) for each
 game, its seeds vmapped in one process; a finished run is reused, an unfinished one resumed.
 Then writes `<dir>/minatar.md`: per game, the mean over seeds of the last 100 training games'
-mean return — the quantity Young & Tian plot — beside their DQN's value at 5M frames. Any
-other flag goes to every run (e.g. `--total-frames 200000` for a short look).
+mean return — the quantity Young & Tian plot — beside their DQN's value at the same number of
+frames (read off their curves at 0.25M, 0.5M, 1M, 2M and 5M frames; "—" at other budgets). Any
+other flag goes to every run (e.g. `--total-frames 500000` for the budget of results/minatar.md).
 
 The published values are read off the DQN curves of the figure in kenjyoung/MinAtar's README
 (img/learning_curves.gif, commit 87c2bc8 of 2020-02-14, "consistent with [the] most recent
-paper": moving average of returns over 100 episodes, 30 runs) at 5M frames, to about ±1
-(±2 for Freeway, ±3 for Space Invaders); the paper gives no table of them.
+paper": moving average of returns over 100 episodes, 30 runs; the paper gives no table of
+them) by pixel: each panel's axes calibrated on its tick marks (≈139.5 px per million frames),
+the DQN line's colour (#2c74b3) averaged over the 5 pixel columns around the frame count. The
+5M value is read at 4.95M, the last column inside the axes. Reading error: ±0.1–0.2 where the
+curve is flat; where it climbs steeply ±1–1.5 (Freeway at 0.5M: 33.3–35.8 over the 5 columns,
+Asterix at 1M: 6.9–7.7).
 """
 
 from __future__ import annotations
@@ -22,9 +27,16 @@ from pathlib import Path
 
 import _cli
 
-# Young & Tian 2019, DQN at 5M frames, read off the README figure (module doc).
-PUBLISHED_DQN = {"Asterix": 17, "Breakout": 10, "Freeway": 50, "Seaquest": 20,
-                 "SpaceInvaders": 43}  # fmt: skip
+# Young & Tian 2019, DQN: the moving average of 100 training returns at each number of frames,
+# read off the README figure (module doc).
+PUBLISHED_DQN = {
+    "Asterix": {250_000: 0.8, 500_000: 1.0, 1_000_000: 7.3, 2_000_000: 14.3, 5_000_000: 17.0},
+    "Breakout": {250_000: 6.8, 500_000: 8.3, 1_000_000: 9.2, 2_000_000: 9.7, 5_000_000: 10.0},
+    "Freeway": {250_000: 6.3, 500_000: 34.6, 1_000_000: 47.9, 2_000_000: 50.7, 5_000_000: 50.2},
+    "Seaquest": {250_000: 0.8, 500_000: 0.9, 1_000_000: 1.0, 2_000_000: 4.9, 5_000_000: 20.3},
+    "SpaceInvaders": {250_000: 22.6, 500_000: 28.0, 1_000_000: 32.6, 2_000_000: 41.4,
+                      5_000_000: 43.5},
+}  # fmt: skip
 GAMES = ("Asterix", "Breakout", "Freeway", "SpaceInvaders")  # gymnax 0.0.9 has no Seaquest
 
 
@@ -34,16 +46,20 @@ def table(runs: dict[str, Path]) -> str:
 
     from jaxdqn.checkpoint import Checkpointer
 
-    lines = ["| game | seeds | ours: last 100 games (mean ± sd over seeds) | "
-             "Young & Tian 2019 DQN at 5M frames |", "|---|---|---|---|"]  # fmt: skip
+    lines = ["| game | seeds | frames per seed | ours: last 100 training games (mean ± sd over "
+             "seeds) | Young & Tian 2019 DQN at the same frames |",
+             "|---|---|---|---|---|"]  # fmt: skip
     for game, run_dir in runs.items():
         checkpointer = Checkpointer(run_dir)
-        if checkpointer.latest_step() is None:
+        frames = checkpointer.latest_step()  # MinAtar has no frame skip: agent steps = frames
+        if frames is None:
             continue
         history = checkpointer.restore_meta()["history_scores"]  # every finished game, per seed
         means = [np.mean(scores[-100:]) for scores in history]
-        lines.append(f"| {game} | {len(means)} | {np.mean(means):.1f} ± {np.std(means):.1f} | "
-                     f"≈{PUBLISHED_DQN[game]} |")  # fmt: skip
+        published = PUBLISHED_DQN[game].get(frames)
+        theirs = "—" if published is None else f"≈{published}"
+        lines.append(f"| {game} | {len(means)} | {frames:,} | {np.mean(means):.1f} ± "
+                     f"{np.std(means):.1f} | {theirs} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

@@ -373,7 +373,10 @@ def restore(config, run_config, runtime, checkpointer, logger, components) -> tu
             f"{meta.get('versions')} vs now {versions()}")  # fmt: skip
     changed = runtime.differences(meta.get("runtime", {}))
     if changed:
-        say("resuming on another runtime (same results): " + "; ".join(changed))
+        say(
+            "resuming on another runtime (the same run; a changed unroll or seed loop compiles "
+            "other code, which can move float rounding): " + "; ".join(changed)
+        )
     steps = int(meta["steps"])
     trainer = make_train(config, runtime, env_epoch=steps, **components)
     abstract = trainer.abstract_checkpoint()

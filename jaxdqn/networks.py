@@ -410,5 +410,8 @@ NETWORKS: dict[str, NetworkFn] = {
 NETWORKS = Registry(NETWORKS)  # remembers the module that registers each name
 
 # Networks that take Atari frames (uint8 `[..., 4, 84, 84]`): the config refuses them on other
-# envs, and on CPU runs their learning chunk unrolled (see config.Config.conv_on_cpu).
+# envs; on CPU their learning chunk runs unrolled (CONV_NETWORKS below).
 IMAGE_NETWORKS: set[str] = {"nature", "dueling", "shared_dueling"}
+# Networks with convolutions: on CPU their learning chunk runs as straight-line code, since XLA
+# CPU runs conv gradients several times slower inside a loop (BENCHMARKS.md; runtime.resolve).
+CONV_NETWORKS: set[str] = IMAGE_NETWORKS | {"minatar"}

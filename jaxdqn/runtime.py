@@ -19,7 +19,7 @@ from jaxdqn.config import (
     _check_int,
     _fail,
 )
-from jaxdqn.networks import IMAGE_NETWORKS
+from jaxdqn.networks import CONV_NETWORKS, IMAGE_NETWORKS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,15 +28,15 @@ class RuntimeOptions:
 
     chunk_iterations: int = 0
     """Iterations per jitted chunk (one iteration = env steps + updates); progress, logs and
-    checkpoints happen between chunks. 0 = auto: for an image network on CPU 1 with one seed,
-    4 with several (fastest measured, BENCHMARKS.md), else 250."""
+    checkpoints happen between chunks. 0 = auto: on CPU, for an Atari network 1 with one seed
+    and 4 with several, for the MinAtar network 4 (fastest measured, BENCHMARKS.md); else 250."""
     unroll: int = 0
-    """lax.scan unroll of the learning chunk. 0 = auto: fully unrolled for an image network on
-    CPU (XLA CPU runs conv gradients ≈6× slower inside a loop; see BENCHMARKS.md), else 1."""
+    """lax.scan unroll of the learning chunk. 0 = auto: fully unrolled for a conv network on
+    CPU (XLA CPU runs conv gradients ≈3–6× slower inside a loop; see BENCHMARKS.md), else 1."""
     seed_loop: int = -1
     """Compute each seed's update separately instead of vmapping it: 1 yes, 0 no, -1 auto
-    (yes for an image network on CPU with several seeds, where a vmapped conv gradient runs
-    as a slow grouped convolution)."""
+    (yes for an Atari network on CPU with several seeds, where a vmapped conv gradient runs
+    as a slow grouped convolution; MinAtar's small one measured the same either way)."""
 
     def __post_init__(self):
         _check_int("chunk_iterations", self.chunk_iterations, 0)
@@ -109,16 +109,17 @@ def resolve(config: Config, options: RuntimeOptions | None = None) -> Runtime:
               "(auto picks it) or gymnasium")  # fmt: skip
     backends.check_env_id(e.env_id, backend)
     distributed.check_devices(config, num_devices)
-    conv_on_cpu = config.agent.network in IMAGE_NETWORKS and platform == "cpu"
+    conv_on_cpu = config.agent.network in CONV_NETWORKS and platform == "cpu"
+    atari_on_cpu = conv_on_cpu and config.agent.network in IMAGE_NETWORKS
     chunk = options.chunk_iterations or (
-        (1 if e.num_seeds == 1 else 4) if conv_on_cpu else 250
-    )  # measured best on CPU (BENCHMARKS.md, "Chunk length on CPU")
+        (1 if e.num_seeds == 1 and atari_on_cpu else 4) if conv_on_cpu else 250
+    )  # measured best on CPU (BENCHMARKS.md, "Chunk length on CPU" and "gymnax backend")
     chunk = min(chunk, config.learning_iterations)
     unroll = options.unroll or (chunk if conv_on_cpu else 1)
     seed_loop = (
         bool(options.seed_loop)
         if options.seed_loop != -1
-        else (conv_on_cpu and e.num_seeds > 1 and num_devices == 1)
+        else (atari_on_cpu and e.num_seeds > 1 and num_devices == 1)
     )  # sharded over devices, indexing seeds one by one would move them between devices
     return Runtime(
         platform=platform,

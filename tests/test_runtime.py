@@ -13,6 +13,7 @@ import cartpole  # noqa: E402
 
 from jaxdqn.config import Config, EnvConfig, TrainConfig  # noqa: E402
 from jaxdqn.presets import cartpole as cartpole_preset  # noqa: E402
+from jaxdqn.presets import minatar as minatar_preset  # noqa: E402
 from jaxdqn.presets import nature  # noqa: E402
 from jaxdqn.runtime import Runtime, RuntimeOptions, chunk_lengths, resolve  # noqa: E402
 
@@ -23,14 +24,18 @@ def with_seeds(config: Config, n: int) -> Config:
 
 def test_cpu_defaults_follow_the_measured_best():
     """On this CPU (BENCHMARKS.md, "Chunk length on CPU"): the conv network runs one
-    straight-line iteration per chunk with one seed, four with several, seed by seed; the MLP
-    a rolled scan of 250 iterations, vmapped."""
+    straight-line iteration per chunk with one seed, four with several, seed by seed; MinAtar's
+    small conv network four straight-line iterations, vmapped; the MLP a rolled scan of 250
+    iterations, vmapped."""
     assert jax.default_backend() == "cpu"
     one = resolve(nature())
     assert (one.chunk_iterations, one.unroll, one.seed_loop) == (1, 1, False)
     assert one.straight_line and one.env_backend == "envpool-xla" and one.num_devices == 1
     two = resolve(with_seeds(nature(), 2))
     assert (two.chunk_iterations, two.unroll, two.seed_loop) == (4, 4, True)
+    minatar = resolve(with_seeds(minatar_preset(), 3))  # "gymnax backend": 1,150 vs 400 steps/s
+    assert (minatar.chunk_iterations, minatar.unroll, minatar.seed_loop) == (4, 4, False)
+    assert resolve(minatar_preset()).chunk_iterations == 4
     mlp = resolve(cartpole_preset())
     assert (mlp.chunk_iterations, mlp.unroll, mlp.seed_loop) == (250, 1, False)
     assert not mlp.straight_line and (mlp.num_processes, mlp.process_index) == (1, 0)
@@ -121,6 +126,7 @@ def test_resume_says_what_changed_in_the_runtime(tmp_path, capsys):
     cartpole.main(["--resume", str(tmp_path / "r"), "--total-frames", "2000",
                    "--chunk-iterations", "100"])  # fmt: skip
     out = " ".join(capsys.readouterr().out.split())
-    assert "resuming on another runtime (same results): chunk_iterations: 250 then, 100 now" in out
+    assert "resuming on another runtime (the same run;" in out
+    assert "float rounding): chunk_iterations: 250 then, 100 now" in out
     record = json.loads((tmp_path / "r" / "config.json").read_text())
     assert record["runtime"]["chunk_iterations"] == 100  # how it runs now
