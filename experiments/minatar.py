@@ -6,7 +6,8 @@ Trains `<dir>/<Game>-MinAtar` with the minatar preset (the authors' DQN, 5M fram
 game, its seeds vmapped in one process; a finished run is reused, an unfinished one resumed.
 Then writes `<dir>/minatar.md`: per game, the mean over seeds of the last 100 training games'
 mean return — the quantity Young & Tian plot — beside their DQN's value at the same number of
-frames (read off their curves at 0.25M, 0.5M, 1M, 2M and 5M frames; "—" at other budgets). Any
+frames (read off their curves at 0.25M, 0.5M, 1M, 2M and 5M frames; "—" at other budgets), and
+`<dir>/minatar.json`, the games it is computed from (each seed's last 100 scores). Any
 other flag goes to every run (e.g. `--total-frames 500000` for the budget of results/minatar.md).
 
 The published values are read off the DQN curves of the figure in kenjyoung/MinAtar's README
@@ -22,6 +23,7 @@ Asterix at 1M: 6.9–7.7).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -40,25 +42,34 @@ PUBLISHED_DQN = {
 GAMES = ("Asterix", "Breakout", "Freeway", "SpaceInvaders")  # gymnax 0.0.9 has no Seaquest
 
 
-def table(runs: dict[str, Path]) -> str:
-    """The Markdown table of the runs that have metrics (game → run directory)."""
-    import numpy as np
-
+def last_games(runs: dict[str, Path]) -> dict[str, dict]:
+    """Per game with a checkpoint: its frames per seed and each seed's last 100 training games
+    (from the checkpoint's record of every finished game)."""
     from jaxdqn.checkpoint import Checkpointer
+
+    out = {}
+    for game, run_dir in runs.items():
+        checkpointer = Checkpointer(run_dir)
+        frames = checkpointer.latest_step()  # MinAtar has no frame skip: agent steps = frames
+        if frames is not None:
+            history = checkpointer.restore_meta()["history_scores"]  # every game, per seed
+            last = [[float(score) for score in scores[-100:]] for scores in history]
+            out[game] = {"frames": frames, "last_100": last}
+    return out
+
+
+def table(games: dict[str, dict]) -> str:
+    """The Markdown table of `last_games`' output, beside the published curve's value."""
+    import numpy as np
 
     lines = ["| game | seeds | frames per seed | ours: last 100 training games (mean ± sd over "
              "seeds) | Young & Tian 2019 DQN at the same frames |",
              "|---|---|---|---|---|"]  # fmt: skip
-    for game, run_dir in runs.items():
-        checkpointer = Checkpointer(run_dir)
-        frames = checkpointer.latest_step()  # MinAtar has no frame skip: agent steps = frames
-        if frames is None:
-            continue
-        history = checkpointer.restore_meta()["history_scores"]  # every finished game, per seed
-        means = [np.mean(scores[-100:]) for scores in history]
-        published = PUBLISHED_DQN[game].get(frames)
+    for game, run in games.items():
+        means = [np.mean(scores) for scores in run["last_100"]]
+        published = PUBLISHED_DQN[game].get(run["frames"])
         theirs = "—" if published is None else f"≈{published}"
-        lines.append(f"| {game} | {len(means)} | {frames:,} | {np.mean(means):.1f} ± "
+        lines.append(f"| {game} | {len(means)} | {run['frames']:,} | {np.mean(means):.1f} ± "
                      f"{np.std(means):.1f} | {theirs} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
@@ -84,10 +95,12 @@ def main(args: list[str] | None = None) -> str:
         planned.append(_cli.plan_run(runs[game], flags, "minatar", {"minatar": minatar},
                                      __doc__, "--dir", label=game))  # fmt: skip
     _cli.train_planned(planned)
-    text = table(runs)
+    games = last_games(runs)
+    text = table(games)
     (root / "minatar.md").write_text(text, encoding="utf-8")
+    (root / "minatar.json").write_text(json.dumps(games, indent=1) + "\n", encoding="utf-8")
     print(text, end="")
-    print(f"wrote {root / 'minatar.md'}")
+    print(f"wrote {root / 'minatar.md'} and its games, {root / 'minatar.json'}")
     return text
 
 

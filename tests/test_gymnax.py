@@ -8,6 +8,7 @@ before anything is allocated.
 
 import dataclasses
 import functools
+import json
 import os
 import sys
 
@@ -241,6 +242,9 @@ def test_minatar_script_smoke(tmp_path, capsys):
     # 700 frames: no published value at that budget (the curves are read at 0.25M … 5M)
     assert "| Breakout | 1 | 700 |" in text and text.endswith("| — |\n")
     assert (tmp_path / "minatar.md").read_text() == text
+    games = json.loads((tmp_path / "minatar.json").read_text())  # the games behind the table
+    assert games["Breakout"]["frames"] == 700 and len(games["Breakout"]["last_100"]) == 1
+    assert minatar.table(games) == text
     minatar.main(args)
     assert "already finished, not retrained" in capsys.readouterr().out
     import play  # play goes through the gymnax backend too, with a video of the grid
