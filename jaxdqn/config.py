@@ -28,7 +28,6 @@ from jaxdqn.policies import POLICIES
 
 ATARI_FRAME_SKIP = 4
 ENV_BACKENDS = ("envpool-xla", "envpool", "gymnasium", "gymnax", "ale-xla")
-JIT_STEPPED_BACKENDS = ("envpool-xla", "gymnax", "ale-xla")  # envs stepped inside the chunk
 # An XLA custom call steps one process's env threads: it cannot be partitioned over devices.
 CUSTOM_CALL_BACKENDS = ("envpool-xla", "ale-xla")
 

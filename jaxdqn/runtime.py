@@ -14,7 +14,6 @@ import dataclasses
 
 from jaxdqn.config import (
     CUSTOM_CALL_BACKENDS,
-    JIT_STEPPED_BACKENDS,
     Config,
     _check_int,
     _fail,
@@ -57,11 +56,6 @@ class Runtime:
     chunk_iterations: int
     unroll: int
     seed_loop: bool
-
-    @property
-    def host_stepped(self) -> bool:
-        """The envs are stepped from Python between jitted calls (not inside the chunk)."""
-        return self.env_backend not in JIT_STEPPED_BACKENDS
 
     @property
     def straight_line(self) -> bool:
