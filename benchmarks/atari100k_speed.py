@@ -39,9 +39,10 @@ from jaxdqn.agent import make_agent  # noqa: E402
 from jaxdqn.augmentations import AUGMENTATIONS  # noqa: E402
 from jaxdqn.losses import double_q_learning  # noqa: E402
 from jaxdqn.networks import SharedDuelingQNetwork, dueling_head  # noqa: E402
+from jaxdqn.plan import make_plan  # noqa: E402
 from jaxdqn.presets import drq_eps  # noqa: E402
 from jaxdqn.replay import Transition  # noqa: E402
-from jaxdqn.runtime import RuntimeOptions, resolve  # noqa: E402
+from jaxdqn.runtime import RuntimeOptions  # noqa: E402
 from jaxdqn.train import make_optimizer, make_train  # noqa: E402
 
 
@@ -186,7 +187,7 @@ def chunk_rates(seconds: float, iterations: list[int]) -> list[dict]:
     for n in iterations:
         base = drq_eps()
         config = base
-        trainer = make_train(config, resolve(config, RuntimeOptions(chunk_iterations=n, unroll=n)))
+        trainer = make_train(make_plan(config, RuntimeOptions(chunk_iterations=n, unroll=n)))
         state = trainer.init()
         state, _ = trainer.warmup(state, config.warmup_env_steps)
         for _ in range(2):  # compile, then one more

@@ -20,8 +20,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
 
+from jaxdqn.plan import make_plan  # noqa: E402
 from jaxdqn.presets import nature  # noqa: E402
-from jaxdqn.runtime import RuntimeOptions, resolve  # noqa: E402
+from jaxdqn.runtime import RuntimeOptions  # noqa: E402
 from jaxdqn.train import make_train  # noqa: E402
 
 
@@ -42,7 +43,7 @@ def main() -> None:
             replay=dataclasses.replace(base.replay, replay_capacity=100_000),
             train=dataclasses.replace(base.train, learning_starts=1_000, progress=False),
         )  # fmt: skip
-        trainer = make_train(config, resolve(config, RuntimeOptions(chunk_iterations=iterations)))
+        trainer = make_train(make_plan(config, RuntimeOptions(chunk_iterations=iterations)))
         state = trainer.init()
         state, _ = trainer.warmup(state, config.warmup_env_steps)
         jax.block_until_ready(state.obs)

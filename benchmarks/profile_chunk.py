@@ -31,8 +31,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax  # noqa: E402
 
 from benchmarks.train_sps import RESULTS, commit  # noqa: E402
+from jaxdqn.plan import make_plan  # noqa: E402
 from jaxdqn.presets import PRESETS  # noqa: E402
-from jaxdqn.runtime import resolve  # noqa: E402
 from jaxdqn.train import make_train  # noqa: E402
 
 # What each op kind is in this program (read from the compiled chunk's HLO, `--hlo`).
@@ -67,8 +67,9 @@ def main() -> None:
             base.train, learning_starts=min(base.train.learning_starts, 1_600), progress=False
         ),
     )
-    runtime = resolve(config)
-    trainer = make_train(config, runtime)
+    plan = make_plan(config)
+    runtime = plan.runtime
+    trainer = make_train(plan)
     n = runtime.chunk_iterations
     state = trainer.init()
     state, _ = trainer.warmup(state, config.warmup_env_steps)

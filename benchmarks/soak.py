@@ -127,11 +127,12 @@ def main() -> None:
     ]
     # The final checkpoint restores.
     from jaxdqn.checkpoint import load_run_config
+    from jaxdqn.plan import make_plan
     from jaxdqn.train import make_train
 
     config = load_run_config(run_dir)
     checkpointer = Checkpointer(run_dir)
-    trainer = make_train(config)
+    trainer = make_train(make_plan(config))
     restored, meta = checkpointer.restore(trainer.abstract_checkpoint())
     final_step = int(meta["steps"])
     # Metrics coherence.

@@ -33,8 +33,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
 
+from jaxdqn.plan import make_plan  # noqa: E402
 from jaxdqn.presets import cartpole, minatar, nature  # noqa: E402
-from jaxdqn.runtime import resolve  # noqa: E402
 from jaxdqn.train import make_train  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results.jsonl")
@@ -63,8 +63,9 @@ def measure(
         replay=replay,
         train=dataclasses.replace(base.train, learning_starts=learning_starts, progress=False),
     )
-    runtime = resolve(config)
-    trainer = make_train(config, runtime)
+    plan = make_plan(config)
+    runtime = plan.runtime
+    trainer = make_train(plan)
     state = trainer.init()
     n = runtime.chunk_iterations
     t0 = time.perf_counter()

@@ -1,13 +1,10 @@
 """CartPole-v1 with a forked TD loss: expected SARSA under the Boltzmann policy."""
 
-import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "experiments"))
-import _cli  # noqa: E402  (the experiment CLI; it puts the repository on sys.path)
-import jax  # noqa: E402
+import jax
 
-from jaxdqn import losses, policies  # noqa: E402
+from jaxdqn import cli, losses, policies
 
 TAU = 0.05  # τ of the target policy: the cartpole preset's final temperature
 
@@ -25,4 +22,4 @@ losses.LOSSES["expected_sarsa"] = losses.from_td_error(expected_sarsa)
 if __name__ == "__main__":  # a new run's defaults; flags given after them override them
     new_run = ["--policy", "boltzmann", "--loss", "expected_sarsa"]
     flags = sys.argv[1:] if "--resume" in sys.argv else new_run + sys.argv[1:]
-    _cli.run(*_cli.parse("cartpole", __doc__, flags))
+    cli.run(*cli.parse("cartpole", __doc__, flags))

@@ -4,15 +4,12 @@
 with π = softmax(Q̄ / τ) of the target network Q̄ (the paper's eq. 2; τ 0.03, α 0.9, l0 −1).
 """
 
-import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "experiments"))
-import _cli  # noqa: E402  (the experiment CLI; it puts the repository on sys.path)
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
+import jax
+import jax.numpy as jnp
 
-from jaxdqn import losses  # noqa: E402
+from jaxdqn import cli, losses
 
 TAU, ALPHA, L0 = 0.03, 0.9, -1.0  # entropy temperature, Munchausen scale, log-policy clip
 
@@ -30,4 +27,4 @@ losses.LOSSES["munchausen"] = losses.from_td_error(munchausen)  # Huber/MSE of �
 
 if __name__ == "__main__":  # a new run's defaults; flags given after them override them
     flags = sys.argv[1:] if "--resume" in sys.argv else ["--loss", "munchausen", *sys.argv[1:]]
-    _cli.run(*_cli.parse("cartpole", __doc__, flags))
+    cli.run(*cli.parse("cartpole", __doc__, flags))

@@ -5,19 +5,27 @@ Defaults follow Extended Data Table 1 of Mnih et al. 2015: replay 1M transitions
 of random play before learning, one update every 4 agent steps, up to 30 no-op starts; Adam
 instead of RMSProp (see README). Budget: 40M frames (10M agent steps) per seed.
 Scores are real game scores (unclipped, summed over all lives).
+
+Every Atari preset runs here (`--preset der`, `--preset rainbow`, …; the list below says what
+each reproduces); `--env-id` picks another game. experiments/atari100k.py runs the Atari 100k
+benchmark's games and seeds and writes the table beside the published scores.
 """
 
 from __future__ import annotations
 
-import _cli
+import os
+import sys
 
-from jaxdqn.presets import cleanrl, dopamine, drq_eps, nature
+# Run from a clone without installing: the repository root holds the package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-ATARI_PRESETS = {"nature": nature, "dopamine": dopamine, "cleanrl": cleanrl, "drq_eps": drq_eps}
+from jaxdqn import cli  # noqa: E402
+
+ATARI_PRESETS = cli.atari_presets()  # nature, dopamine, cleanrl, drq_eps, c51, qr_dqn, ...
 
 
 def main(args: list[str] | None = None) -> dict:
-    return _cli.parse_and_run("nature", __doc__, args, presets=ATARI_PRESETS)
+    return cli.parse_and_run("nature", __doc__, args, presets=ATARI_PRESETS)
 
 
 if __name__ == "__main__":

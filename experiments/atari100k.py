@@ -37,9 +37,10 @@ import sys
 import time
 from pathlib import Path
 
-import _cli
+# Run from a clone without installing: the repository root holds the package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from jaxdqn import atari_data
+from jaxdqn import atari_data, cli  # noqa: E402
 
 PRESET = "drq_eps"  # the default --preset; the choices: atari_data.PUBLISHED_100K
 OWN_FLAGS = ("--env-id", "--seed", "--num-seeds", "--run-dir", "--run-name", "--resume")
@@ -52,7 +53,7 @@ def check_preset(name: str) -> str:
     choices = [p for p in atari_data.PUBLISHED_100K if p in PRESETS]
     if name not in choices:
         listed = ", ".join(f"{p} ({atari_data.PUBLISHED_100K[p].agent})" for p in choices)
-        _cli._refuse(f"--preset: {name!r} is not an Atari 100k preset; one of {listed}")
+        cli.refuse(f"--preset: {name!r} is not an Atari 100k preset; one of {listed}")
     return name
 
 
@@ -68,18 +69,18 @@ def parse_games(text: str) -> list[str]:
             close = difflib.get_close_matches(key, by_name, n=3, cutoff=0.6)
             hint = f" Did you mean {', '.join(by_name[c].removesuffix('-v5') for c in close)}?"
             names = ", ".join(g.removesuffix("-v5") for g in atari_data.ATARI_100K)
-            _cli._refuse(f"--games: {name!r} is not an Atari 100k game.{hint if close else ''} "
-                         f"The 26 games: {names} (or all).")  # fmt: skip
+            cli.refuse(f"--games: {name!r} is not an Atari 100k game.{hint if close else ''} "
+                       f"The 26 games: {names} (or all).")  # fmt: skip
         if by_name[key] not in games:
             games.append(by_name[key])
     if not games:
-        _cli._refuse("--games: give at least one game, e.g. --games Assault, or all")
+        cli.refuse("--games: give at least one game, e.g. --games Assault, or all")
     return games
 
 
 def plan(
     games: list[str], seeds: int, run_dir: Path, extra: list[str], preset: str = PRESET
-) -> list[_cli.PlannedRun]:
+) -> list[cli.PlannedRun]:
     """Every (game, seed) run of `preset`, parsed and checked (flags, memory, directories: one
     holding a run with other settings, such as another preset's, is refused) before training."""
     from jaxdqn.presets import PRESETS
@@ -90,12 +91,12 @@ def plan(
             name = f"{env}-seed{seed}"
             flags = ["--no-progress", *extra, "--env-id", env, "--seed", str(seed),
                      "--num-seeds", "1", "--run-dir", str(run_dir), "--run-name", name]  # fmt: skip
-            plans.append(_cli.plan_run(run_dir / name, flags, preset, PRESETS, __doc__, "--dir",
-                                       label=f"{env} seed {seed}"))  # fmt: skip
+            plans.append(cli.plan_run(run_dir / name, flags, preset, PRESETS, __doc__, "--dir",
+                                      label=f"{env} seed {seed}"))  # fmt: skip
     return plans
 
 
-def train_in_processes(args: list[str], plans: list[_cli.PlannedRun], jobs: int) -> None:
+def train_in_processes(args: list[str], plans: list[cli.PlannedRun], jobs: int) -> None:
     """Trains the unfinished runs `jobs` at a time, each in a child process (this script with
     `--only I`) pinned to one CPU core; a child that fails stops the script (exit 1)."""
     cores = sorted(os.sched_getaffinity(0))
@@ -176,12 +177,12 @@ def main(args: list[str] | None = None) -> str | None:
         return write_table(run_dir, games, ns.seeds, preset)
     plans = plan(games, ns.seeds, run_dir, extra, preset)
     if ns.only is not None:  # a child of --jobs: one run
-        _cli.train_planned([plans[ns.only]])
+        cli.train_planned([plans[ns.only]])
         return None
     if ns.jobs > 1:
         train_in_processes([a for a in args if a != "--only"], plans, ns.jobs)
     else:
-        _cli.train_planned(plans)
+        cli.train_planned(plans)
     return write_table(run_dir, games, ns.seeds, preset)
 
 
@@ -198,12 +199,12 @@ def presets_matching(saved: dict) -> list[str]:
     from jaxdqn.presets import PRESETS
 
     def flat(config) -> dict:
-        return _cli._flat(json.loads(json.dumps(dataclasses.asdict(config), default=str)))
+        return cli.flat(json.loads(json.dumps(dataclasses.asdict(config), default=str)))
 
     defaults = {p: flat(PRESETS[p]()) for p in atari_data.PUBLISHED_100K if p in PRESETS}
     keys = {k for d in defaults.values() for k in d
             if len({json.dumps(o.get(k)) for o in defaults.values()}) > 1}  # fmt: skip
-    run = _cli._flat(saved)
+    run = cli.flat(saved)
     return [p for p, d in defaults.items() if all(run[k] == d.get(k) for k in keys & set(run))]
 
 
@@ -218,12 +219,12 @@ def final_scores(run_dir: Path, games: list[str], seeds: int, preset: str = PRES
         scores, frames = [], 0
         for seed in range(seeds):
             path = run_dir / f"{env}-seed{seed}"
-            if _cli.run_state(path, "--dir") != "finished":
+            if cli.run_state(path, "--dir") != "finished":
                 continue
-            matching = presets_matching(_cli.read_config(path, "--dir")["config"])
+            matching = presets_matching(cli.read_config(path, "--dir")["config"])
             if matching and preset not in matching:
-                _cli._refuse(f"{path} holds a run of the {matching[0]} preset, not {preset}: "
-                             "each preset needs its own --dir")  # fmt: skip
+                cli.refuse(f"{path} holds a run of the {matching[0]} preset, not {preset}: "
+                           "each preset needs its own --dir")  # fmt: skip
             run = analysis.load_run(path)
             scores.extend(analysis.final_eval(run).tolist())
             evals = run.records[run.records["phase"].isin(analysis.EVAL_PHASES)]

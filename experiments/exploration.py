@@ -31,12 +31,15 @@ seed) usually has to be shrunk with `--replay-capacity` to fit.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-import _cli
+# Run from a clone without installing: the repository root holds the package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from jaxdqn.presets import cartpole
+from jaxdqn import cli  # noqa: E402
+from jaxdqn.presets import cartpole  # noqa: E402
 
 GAMES = ("cartpole", "assault")
 # Flags this script sets for each run; giving them as pass-through flags would be ambiguous.
@@ -145,11 +148,11 @@ def main(args: list[str] | None = None):
 
         backend = jax.default_backend()
         if backend == "cpu":
-            _cli._refuse("--game assault needs a GPU, and JAX finds none here (backend: cpu). "
-                         "DQN on Atari runs at about 170 agent steps per second on a 2-core CPU "
-                         "(see BENCHMARKS.md), so the nature preset's 40M frames per seed would "
-                         "take weeks. Pass --allow-cpu to run it anyway, with a shrunken budget "
-                         "such as --total-frames 200000 --replay-capacity 50000.")  # fmt: skip
+            cli.refuse("--game assault needs a GPU, and JAX finds none here (backend: cpu). "
+                       "DQN on Atari runs at about 170 agent steps per second on a 2-core CPU "
+                       "(see BENCHMARKS.md), so the nature preset's 40M frames per seed would "
+                       "take weeks. Pass --allow-cpu to run it anyway, with a shrunken budget "
+                       "such as --total-frames 200000 --replay-capacity 50000.")  # fmt: skip
 
     preset, presets = _presets(ns.game)
     out_dir = Path(ns.out_dir)
@@ -159,9 +162,9 @@ def main(args: list[str] | None = None):
     for kind, name in names.items():
         flags = (["--no-progress", *extra, *run_flags(kind, ns.seeds, ns.temperatures)]
                  + ["--run-dir", str(out_dir), "--run-name", name])  # fmt: skip
-        plans.append(_cli.plan_run(out_dir / name, flags, preset, presets, __doc__,
-                                   "--out-dir", label=kind))  # fmt: skip
-    _cli.train_planned(plans)
+        plans.append(cli.plan_run(out_dir / name, flags, preset, presets, __doc__,
+                                  "--out-dir", label=kind))  # fmt: skip
+    cli.train_planned(plans)
 
     import plot
 

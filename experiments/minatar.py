@@ -24,10 +24,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-import _cli
+# Run from a clone without installing: the repository root holds the package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from jaxdqn import cli  # noqa: E402
 
 # Young & Tian 2019, DQN: the moving average of 100 training returns at each number of frames,
 # read off the README figure (module doc).
@@ -84,7 +88,7 @@ def main(args: list[str] | None = None) -> str:
     games = [g.strip() for g in ns.games.split(",")]
     unknown = [g for g in games if g not in GAMES]
     if unknown:
-        _cli._refuse(f"unknown game(s) {', '.join(unknown)}: one of {', '.join(GAMES)}")
+        cli.refuse(f"unknown game(s) {', '.join(unknown)}: one of {', '.join(GAMES)}")
     from jaxdqn.presets import minatar
 
     root, runs, planned = Path(ns.dir), {}, []
@@ -92,9 +96,9 @@ def main(args: list[str] | None = None) -> str:
         runs[game] = root / f"{game}-MinAtar"
         flags = ["--env-id", f"{game}-MinAtar", "--num-seeds", str(ns.num_seeds), "--run-dir",
                  str(root), "--run-name", runs[game].name, *extra]  # fmt: skip
-        planned.append(_cli.plan_run(runs[game], flags, "minatar", {"minatar": minatar},
-                                     __doc__, "--dir", label=game))  # fmt: skip
-    _cli.train_planned(planned)
+        planned.append(cli.plan_run(runs[game], flags, "minatar", {"minatar": minatar},
+                                    __doc__, "--dir", label=game))  # fmt: skip
+    cli.train_planned(planned)
     games = last_games(runs)
     text = table(games)
     (root / "minatar.md").write_text(text, encoding="utf-8")

@@ -37,7 +37,10 @@ import shlex
 import sys
 from pathlib import Path
 
-import _cli
+# Run from a clone without installing: the repository root holds the package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from jaxdqn import cli  # noqa: E402
 
 VARIANTS = {
     "dqn": [],
@@ -184,9 +187,9 @@ def main(args: list[str] | None = None) -> str | None:
                      "--num-seeds", str(ns.num_seeds), "--run-dir", str(sweep_dir),
                      "--run-name", name]  # fmt: skip
         preset, presets = _presets(env)
-        plans.append(_cli.plan_run(sweep_dir / name, run_flags, preset, presets, __doc__,
-                                   "--sweep-dir"))  # fmt: skip
-    _cli.train_planned(plans)
+        plans.append(cli.plan_run(sweep_dir / name, run_flags, preset, presets, __doc__,
+                                  "--sweep-dir"))  # fmt: skip
+    cli.train_planned(plans)
     from jaxdqn import distributed
 
     if task is not None or not distributed.is_main():

@@ -18,11 +18,12 @@ import dataclasses
 import os
 import sys
 
+# Run from a clone without installing: the repository root holds the package.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import _cli  # noqa: E402
 import tyro  # noqa: E402
 
+from jaxdqn import cli  # noqa: E402
 from jaxdqn.rundir import RunLockedError  # noqa: E402
 from jaxdqn.tracking import TrackingOptions, export  # noqa: E402
 
@@ -37,7 +38,7 @@ class Args:
 def main(argv: list[str] | None = None) -> list:
     """Exports each run; returns the trackers written (exit 2 with one error line on a bad
     run directory, tracker name or package, or a run that is still training)."""
-    argv = _cli._split_lists(list(sys.argv[1:] if argv is None else argv))
+    argv = cli.split_lists(list(sys.argv[1:] if argv is None else argv))
     args = tyro.cli(Args, args=argv, description=__doc__)
     written = []
     try:

@@ -8,6 +8,7 @@ from jaxdqn.config import AgentConfig, Config, EnvConfig, EvalConfig, ReplayConf
 from jaxdqn.loop import run_experiment, train
 from jaxdqn.losses import LOSSES, LossInputs, double_q_learning, q_learning, td_loss
 from jaxdqn.networks import DuelingQNetwork, MLPQNetwork, NatureQNetwork, SharedDuelingQNetwork
+from jaxdqn.plan import Plan, make_plan
 from jaxdqn.policies import POLICIES, Policy, boltzmann, boltzmann_probs, epsilon_greedy, greedy
 from jaxdqn.presets import (
     PRESETS,
@@ -30,6 +31,8 @@ __all__ = [
     "AgentConfig",
     "AgentState",
     "PRESETS",
+    "Plan",
+    "make_plan",
     "POLICIES",
     "Policy",
     "Runtime",

@@ -19,69 +19,15 @@ from typing import Literal
 
 import tyro
 
-from jaxdqn.agent import TARGET_UPDATES
 from jaxdqn.atari_data import is_atari
-from jaxdqn.augmentations import AUGMENTATIONS
-from jaxdqn.losses import LOSS_HEADS, LOSS_KINDS, LOSSES
-from jaxdqn.networks import IMAGE_NETWORKS, NETWORKS
-from jaxdqn.policies import POLICIES
+from jaxdqn.validation import atari_hint, check_fields, check_int, check_range, check_sizes, fail
 
 ATARI_FRAME_SKIP = 4
 ENV_BACKENDS = ("envpool-xla", "envpool", "gymnasium", "gymnax", "ale-xla")
-# An XLA custom call steps one process's env threads: it cannot be partitioned over devices.
+# An XLA custom call steps one process's env threads: it cannot be partitioned over devices
+# (checked against the resolved number of devices in `jaxdqn.runtime.resolve`).
 CUSTOM_CALL_BACKENDS = ("envpool-xla", "ale-xla")
-
-
-def _atari_hint(env_id: str) -> str:
-    """ " Did you mean Assault-v5?" for an id close to an Atari game's, else ""."""
-    import difflib
-
-    from jaxdqn.atari_data import ATARI_GAMES
-
-    name = env_id.removeprefix("ALE/").split("-v")[0]
-    close = difflib.get_close_matches(name, ATARI_GAMES, n=3, cutoff=0.75)
-    return f". Did you mean {' or '.join(f'{g}-v5' for g in close)}?" if close else ""
-
-
-def _minatar(env_id: str) -> bool:
-    return env_id.endswith("-MinAtar")
-
-
-def _check_minatar_network(network: str, env: EnvConfig) -> None:
-    """MinAtar's `[10, 10, C]` boolean grids fit neither the Atari CNNs (`[4, 84, 84]` frames)
-    nor the MLPs (vectors); a `minatar` network on anything else is refused too."""
-    if _minatar(env.env_id) and network in IMAGE_NETWORKS | {"mlp", "mlp_dueling"}:
-        _fail("network", network, f"{env.env_id} (gymnax backend) gives MinAtar observations, "
-              "[10, 10, C] boolean grids; the nature, dueling and shared_dueling networks take "
-              "Atari frames [4, 84, 84] and mlp vectors: use --network minatar (Young & Tian "
-              "2019) or a network registered for MinAtar grids")  # fmt: skip
-    if network == "minatar" and not _minatar(env.env_id):
-        _fail("network", network, f"takes MinAtar's [10, 10, C] grids (Breakout-MinAtar, …); "
-              f"{env.env_id} is not a MinAtar game (use mlp or nature)")  # fmt: skip
-
-
-def _fail(field: str, value, allowed: str) -> None:
-    raise ValueError(f"{field}={value!r} is invalid: {allowed}")
-
-
-def _check_registered(field: str, value, registry: dict, where: str) -> None:
-    # Checked against the registry when the config is built, so a name a fork registers before
-    # parsing is accepted and an unknown one fails before anything is allocated.
-    if value not in registry:
-        _fail(field, value, f"one of {', '.join(registry)} (the names in {where})")
-
-
-def _check_int(field: str, value, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        _fail(field, value, f"must be an integer >= {minimum}")
-
-
-def _check_range(field: str, value, lo: float, hi: float, *, lo_open=False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    ok = ok and math.isfinite(value)
-    ok = ok and (value > lo if lo_open else value >= lo) and value <= hi
-    if not ok:
-        _fail(field, value, f"must be a finite number in {'(' if lo_open else '['}{lo}, {hi}]")
+TD_LOSSES = ("huber", "mse")  # jaxdqn.losses.LOSS_KINDS, spelled here so Config imports no loss
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,38 +73,24 @@ class EnvConfig:
 
     def __post_init__(self):
         if self.env_backend not in ("auto", *ENV_BACKENDS):
-            _fail("env_backend", self.env_backend, f"one of auto, {', '.join(ENV_BACKENDS)}")
-        _check_int("num_seeds", self.num_seeds, 1)
+            fail("env_backend", self.env_backend, f"one of auto, {', '.join(ENV_BACKENDS)}")
+        check_int("num_seeds", self.num_seeds, 1)
         if isinstance(self.devices, int) and not isinstance(self.devices, bool):
             object.__setattr__(self, "devices", str(self.devices))
         devices = str(self.devices)
         if devices != "all" and not (devices.isdigit() and int(devices) >= 1):
-            _fail("devices", self.devices, "all, or a number of local devices >= 1")
+            fail("devices", self.devices, "all, or a number of local devices >= 1")
         if devices != "all" and self.num_seeds % int(devices):
-            _fail(
-                "num_seeds",
-                self.num_seeds,
-                f"must be divisible by devices ({devices}): each device trains the same number "
-                "of seeds",
-            )
-        if devices not in ("1", "all") and self.env_backend in CUSTOM_CALL_BACKENDS:
-            _fail(
-                "env_backend",
-                self.env_backend,
-                f"{self.env_backend} cannot run with devices={devices}: its XLA custom call "
-                "cannot be partitioned over devices; use envpool (auto picks it) or gymnasium",
-            )
+            fail("num_seeds", self.num_seeds, f"must be divisible by devices ({devices}): each "
+                 "device trains the same number of seeds")  # fmt: skip
         if self.env_backend == "ale-xla" and not self.atari:
-            _fail("env_id", self.env_id, "--env-backend ale-xla runs Atari games only (v5 ids "
-                  "such as Assault-v5 or ALE/Assault-v5); for other gymnasium ids use "
-                  f"--env-backend gymnasium{_atari_hint(self.env_id)}")  # fmt: skip
-        _check_int("envs_per_seed", self.envs_per_seed, 1)
-        _check_int("seed", self.seed, 0)
-        if self.max_episode_steps is not None:
-            _check_int("max_episode_steps", self.max_episode_steps, 1)
-        _check_int("noop_max", self.noop_max, 1)
-        _check_int("num_threads", self.num_threads, 0)
-        _check_range("repeat_action_probability", self.repeat_action_probability, 0.0, 1.0)
+            fail("env_id", self.env_id, "--env-backend ale-xla runs Atari games only (v5 ids "
+                 "such as Assault-v5 or ALE/Assault-v5); for other gymnasium ids use "
+                 f"--env-backend gymnasium{atari_hint(self.env_id)}")  # fmt: skip
+        check_fields(self, {"envs_per_seed": 1, "seed": 0, "max_episode_steps": 1,
+                             "noop_max": 1, "num_threads": 0},
+                      {"repeat_action_probability": (0.0, 1.0)},
+                      optional=("max_episode_steps",))  # fmt: skip
 
     @property
     def atari(self) -> bool:
@@ -201,18 +133,13 @@ class ReplayConfig:
     length: a resume that raises --total-frames stretches it from there on."""
 
     def __post_init__(self):
-        _check_int("replay_capacity", self.replay_capacity, 1)
-        _check_range("priority_exponent", self.priority_exponent, 0.0, math.inf)
-        _check_range("importance_exponent_start", self.importance_exponent_start, 0.0, 1.0)
-        _check_range("importance_exponent_end", self.importance_exponent_end, 0.0, 1.0)
-        _check_int("batch_size", self.batch_size, 1)
-        _check_int("n_step", self.n_step, 1)
+        check_fields(self, {"replay_capacity": 1, "batch_size": 1, "n_step": 1},
+                      {"priority_exponent": (0.0, math.inf),
+                       "importance_exponent_start": (0.0, 1.0),
+                       "importance_exponent_end": (0.0, 1.0)})  # fmt: skip
         if self.batch_size > self.replay_capacity:
-            _fail(
-                "batch_size",
-                self.batch_size,
-                f"must be <= replay_capacity ({self.replay_capacity})",
-            )
+            fail("batch_size", self.batch_size, f"must be <= replay_capacity "
+                 f"({self.replay_capacity})")  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -305,54 +232,35 @@ class AgentConfig:
     """Polyak averaging rate per update: target ← (1-rate)·target + rate·online."""
 
     def __post_init__(self):
-        _check_registered("network", self.network, NETWORKS, "jaxdqn.networks.NETWORKS")
         if self.conv_padding not in ("VALID", "SAME"):
-            _fail("conv_padding", self.conv_padding, "one of VALID, SAME")
-        _check_registered(
-            "augmentation", self.augmentation, AUGMENTATIONS, "jaxdqn.augmentations.AUGMENTATIONS"
-        )
-        _check_registered("loss", self.loss, LOSSES, "jaxdqn.losses.LOSSES")
+            fail("conv_padding", self.conv_padding, "one of VALID, SAME")
         if self.head not in ("q", "categorical", "quantile"):
-            _fail("head", self.head, "one of q, categorical, quantile")
-        _check_int("num_atoms", self.num_atoms, 2 if self.head == "categorical" else 1)
-        _check_range("v_min", self.v_min, -math.inf, math.inf)
-        _check_range("v_max", self.v_max, -math.inf, math.inf)
+            fail("head", self.head, "one of q, categorical, quantile")
+        check_int("num_atoms", self.num_atoms, 2 if self.head == "categorical" else 1)
+        real = (-math.inf, math.inf)
+        check_fields(self, ranges={"v_min": real, "v_max": real})
         if self.v_min >= self.v_max:
-            _fail("v_min", self.v_min, f"must be < v_max ({self.v_max})")
-        _check_range("quantile_kappa", self.quantile_kappa, 0.0, math.inf)
-        needed = LOSS_HEADS.get(self.loss)
-        if needed is not None and self.head != needed:
-            _fail("loss", self.loss, f"needs the {needed} head (--head {needed}); head is "
-                  f"{self.head!r}, which gives " + ("Q-values only" if self.head == "q" else
-                  f"a {self.head} distribution"))  # fmt: skip
-        if self.td_loss not in LOSS_KINDS:
-            _fail("td_loss", self.td_loss, f"one of {', '.join(LOSS_KINDS)}")
-        _check_registered("policy", self.policy, POLICIES, "jaxdqn.policies.POLICIES")
+            fail("v_min", self.v_min, f"must be < v_max ({self.v_max})")
+        if self.td_loss not in TD_LOSSES:
+            fail("td_loss", self.td_loss, f"one of {', '.join(TD_LOSSES)}")
         if self.optimizer not in ("adam", "rmsprop"):
-            _fail("optimizer", self.optimizer, "one of adam, rmsprop")
-        _check_registered(
-            "target_update", self.target_update, TARGET_UPDATES, "jaxdqn.agent.TARGET_UPDATES"
-        )
+            fail("optimizer", self.optimizer, "one of adam, rmsprop")
         if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):
-            _fail("hidden", self.hidden, "a non-empty tuple of positive integers")
-        _check_range("gamma", self.gamma, 0.0, 1.0)
-        _check_range("epsilon_start", self.epsilon_start, 0.0, 1.0)
-        _check_range("epsilon_end", self.epsilon_end, 0.0, 1.0)
+            fail("hidden", self.hidden, "a non-empty tuple of positive integers")
         if isinstance(self.temperature_start, (int, float)):  # one value for every seed
             object.__setattr__(self, "temperature_start", (float(self.temperature_start),))
         if not isinstance(self.temperature_start, tuple) or not self.temperature_start:
-            _fail("temperature_start", self.temperature_start, "one value, or one per seed")
+            fail("temperature_start", self.temperature_start, "one value, or one per seed")
         for tau in self.temperature_start:
-            _check_range("temperature_start", tau, 0.0, math.inf, lo_open=True)
-        _check_range("temperature_end", self.temperature_end, 0.0, math.inf, lo_open=True)
-        _check_int("exploration_steps", self.exploration_steps, 1)
-        _check_range("learning_rate", self.learning_rate, 0.0, math.inf, lo_open=True)
-        if self.learning_rate_end is not None:
-            _check_range("learning_rate_end", self.learning_rate_end, 0.0, math.inf)
-        _check_range("optimizer_eps", self.optimizer_eps, 0.0, math.inf, lo_open=True)
-        _check_range("max_grad_norm", self.max_grad_norm, -math.inf, math.inf)
-        _check_int("target_update_period", self.target_update_period, 1)
-        _check_range("polyak_rate", self.polyak_rate, 0.0, 1.0, lo_open=True)
+            check_range("temperature_start", tau, 0.0, math.inf, lo_open=True)
+        positive = (0.0, math.inf, "open")
+        check_fields(self, {"exploration_steps": 1, "target_update_period": 1},
+                      {"quantile_kappa": (0.0, math.inf), "gamma": (0.0, 1.0),
+                       "epsilon_start": (0.0, 1.0), "epsilon_end": (0.0, 1.0),
+                       "temperature_end": positive, "learning_rate": positive,
+                       "learning_rate_end": (0.0, math.inf), "optimizer_eps": positive,
+                       "max_grad_norm": (-math.inf, math.inf),
+                       "polyak_rate": (0.0, 1.0, "open")}, ("learning_rate_end",))  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -388,13 +296,9 @@ class TrainConfig:
     Each process trains its slice of the seeds; process 0 writes the run directory."""
 
     def __post_init__(self):
-        _check_int("total_frames", self.total_frames, 1)
-        _check_int("learning_starts", self.learning_starts, 0)
-        _check_int("train_freq", self.train_freq, 1)
-        _check_int("log_interval", self.log_interval, 1)
-        _check_int("checkpoint_every", self.checkpoint_every, 0)
-        _check_range("checkpoint_minutes", self.checkpoint_minutes, 0.0, math.inf)
-        _check_int("keep_checkpoints", self.keep_checkpoints, 1)
+        check_fields(self, {"total_frames": 1, "learning_starts": 0, "train_freq": 1,
+                             "log_interval": 1, "checkpoint_every": 0, "keep_checkpoints": 1},
+                      {"checkpoint_minutes": (0.0, math.inf)})  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -409,10 +313,8 @@ class EvalConfig:
     """Cap on an evaluation game in agent steps (27,000 = 108,000 frames = 30 minutes)."""
 
     def __post_init__(self):
-        _check_int("eval_every", self.eval_every, 0)
-        _check_int("eval_episodes", self.eval_episodes, 1)
-        _check_range("eval_epsilon", self.eval_epsilon, 0.0, 1.0)
-        _check_int("eval_max_episode_steps", self.eval_max_episode_steps, 1)
+        check_fields(self, {"eval_every": 0, "eval_episodes": 1, "eval_max_episode_steps": 1},
+                      {"eval_epsilon": (0.0, 1.0)})  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -428,65 +330,9 @@ class Config:
     eval: tyro.conf.OmitArgPrefixes[EvalConfig] = dataclasses.field(default_factory=EvalConfig)
 
     def __post_init__(self):
-        e, r, t = self.env, self.replay, self.train
-        if r.replay_capacity < e.envs_per_seed:
-            _fail(
-                "replay_capacity",
-                r.replay_capacity,
-                f"must be >= envs_per_seed ({e.envs_per_seed})",
-            )
-        if r.n_step > r.replay_capacity // e.envs_per_seed:
-            _fail(
-                "n_step",
-                r.n_step,
-                f"must be <= replay_capacity // envs_per_seed "
-                f"({r.replay_capacity // e.envs_per_seed} transitions per env)",
-            )
-        taus = self.agent.temperature_start
-        if len(taus) not in (1, e.num_seeds):
-            _fail(
-                "temperature_start",
-                ",".join(f"{t:g}" for t in taus),
-                f"give one value, or one per seed (num_seeds={e.num_seeds}): "
-                f"--num-seeds {len(taus)} runs these {len(taus)} schedules side by side",
-            )
-        if t.learning_starts < r.batch_size:
-            _fail(
-                "learning_starts",
-                t.learning_starts,
-                f"must be >= batch_size ({r.batch_size}) so the first update has a full batch",
-            )
-        if t.learning_starts > r.replay_capacity + e.envs_per_seed:
-            pass  # allowed: the buffer simply fills and starts overwriting before learning
-        n, f = e.envs_per_seed, t.train_freq
-        if n % f and f % n:
-            _fail(
-                "train_freq",
-                f,
-                f"must divide envs_per_seed ({n}) or be a multiple of it, so that every "
-                "iteration does whole env steps and whole updates",
-            )
-        if self.total_steps <= self.learning_starts_rounded:
-            _fail(
-                "total_frames",
-                t.total_frames,
-                f"must exceed learning_starts × frame_skip ({t.learning_starts * e.frame_skip})",
-            )
-        if self.agent.augmentation != "none" and not e.atari:
-            _fail(
-                "augmentation",
-                self.agent.augmentation,
-                f"augments image observations; {e.env_id} is not Atari (use none)"
-                + _atari_hint(e.env_id),
-            )
-        _check_minatar_network(self.agent.network, e)
-        if self.agent.network in IMAGE_NETWORKS and not e.atari:
-            _fail(
-                "network",
-                self.agent.network,
-                f"needs image observations; {e.env_id} is not Atari (use mlp)"
-                + _atari_hint(e.env_id),
-            )
+        # The sections against each other; the env id and the component names are checked
+        # when the plan is made (`jaxdqn.runtime.resolve`).
+        check_sizes(self)
 
     # Derived quantities (never written back).
     @property

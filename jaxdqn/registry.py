@@ -252,3 +252,60 @@ def import_component_modules(
                 f"{what}, which no longer registers it (registered: {', '.join(registry)})"
             )
     return imported
+
+
+# ----------------------------------------------------------------------------- names
+
+
+def check_names(config: Any) -> None:
+    """Raises ValueError for a component name of `config.agent` that no registry holds, naming
+    the field, the value, close matches and the registry the names come from."""
+    import difflib
+
+    where = {"network": "jaxdqn.networks.NETWORKS", "loss": "jaxdqn.losses.LOSSES",
+             "policy": "jaxdqn.policies.POLICIES",
+             "augmentation": "jaxdqn.augmentations.AUGMENTATIONS",
+             "target_update": "jaxdqn.agent.TARGET_UPDATES"}  # fmt: skip
+    registries = component_registries()
+    for field in ("network", "loss", "policy", "augmentation", "target_update"):
+        value, known = getattr(config.agent, field), registries[field]
+        if value in known:
+            continue
+        close = difflib.get_close_matches(str(value), list(known), n=3, cutoff=0.6)
+        hint = f" Close matches: {', '.join(close)}." if close else ""
+        raise ValueError(f"{field}={value!r} is invalid: one of {', '.join(known)} (the names "
+                         f"in {where[field]}).{hint}")  # fmt: skip
+
+
+def check_pairings(config: Any) -> None:
+    """Raises ValueError for registered components that do not fit together or the env: a loss
+    without the head it reads, an augmentation or image network on vector observations, a
+    network on MinAtar grids it cannot take. Run after `check_names`."""
+    from jaxdqn.losses import LOSS_HEADS
+    from jaxdqn.networks import IMAGE_NETWORKS
+    from jaxdqn.validation import atari_hint as _atari_hint
+    from jaxdqn.validation import fail as _fail
+
+    a, env_id, atari = config.agent, config.env.env_id, config.env.atari
+    needed = LOSS_HEADS.get(a.loss)
+    if needed is not None and a.head != needed:
+        gives = "Q-values only" if a.head == "q" else f"a {a.head} distribution"
+        _fail("loss", a.loss, f"needs the {needed} head (--head {needed}); head is {a.head!r}, "
+              f"which gives {gives}")  # fmt: skip
+    if a.augmentation != "none" and not atari:
+        _fail("augmentation", a.augmentation, f"augments image observations; {env_id} is not "
+              f"Atari (use none){_atari_hint(env_id)}")  # fmt: skip
+    minatar = env_id.endswith("-MinAtar")
+    # MinAtar's [10, 10, C] boolean grids fit neither the Atari CNNs ([4, 84, 84] frames) nor
+    # the MLPs (vectors); a minatar network on anything else is refused too.
+    if minatar and a.network in IMAGE_NETWORKS | {"mlp", "mlp_dueling"}:
+        _fail("network", a.network, f"{env_id} (gymnax backend) gives MinAtar observations, "
+              "[10, 10, C] boolean grids; the nature, dueling and shared_dueling networks take "
+              "Atari frames [4, 84, 84] and mlp vectors: use --network minatar (Young & Tian "
+              "2019) or a network registered for MinAtar grids")  # fmt: skip
+    if a.network == "minatar" and not minatar:
+        _fail("network", a.network, f"takes MinAtar's [10, 10, C] grids (Breakout-MinAtar, …); "
+              f"{env_id} is not a MinAtar game (use mlp or nature)")  # fmt: skip
+    if a.network in IMAGE_NETWORKS and not atari:
+        _fail("network", a.network, f"needs image observations; {env_id} is not Atari (use "
+              f"mlp){_atari_hint(env_id)}")  # fmt: skip

@@ -1,7 +1,8 @@
 """A run directory on disk: its name and creation, the one-process lock, and config.json.
 
 runs/<name>/
-  config.json     settings, package versions, derived sizes, the modules of forked parts
+  config.json     settings, package versions, derived sizes, the modules of forked parts,
+                  and how the run was launched (its preset and flags as given)
   metrics.jsonl   one record per log interval per seed (`jaxdqn.metrics`)
   LOCK            flock of the process writing the run (pid and host of the latest holder)
   checkpoints/    orbax (`jaxdqn.checkpoint`)
@@ -18,6 +19,8 @@ import os
 import platform
 import socket
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 METRICS_FILE = "metrics.jsonl"
@@ -163,11 +166,31 @@ def _holder(words: list[str]) -> str:
 # ----------------------------------------------------------------------------- config.json
 
 
+# The command line knows the preset and flags; the host loop writes config.json deep inside the
+# run. `launching` holds the record for exactly the span of one run, so a config.json written
+# outside a command-line run (a test, a notebook) carries no stale launch record.
+_launch: dict | None = None
+
+
+@contextmanager
+def launching(launch: dict | None) -> Iterator[None]:
+    """While open, config.json records `launch` (`{"preset": ..., "flags": [...]}`, see
+    `jaxdqn.cli`) as its "launch" entry."""
+    global _launch
+    before, _launch = _launch, launch
+    try:
+        yield
+    finally:
+        _launch = before
+
+
 def config_record(config, versions_now: dict | None = None, runtime=None) -> dict:
     """What config.json holds: `config` (every setting), `versions` (of the packages),
-    `derived` (sizes computed from the settings), `runtime` (how it ran, `jaxdqn.runtime`) and
+    `derived` (sizes computed from the settings), `runtime` (how it ran, `jaxdqn.runtime`),
     `component_modules` (for each component registered outside jaxdqn, the module or script
-    that registered it, see `jaxdqn.registry`)."""
+    that registered it, see `jaxdqn.registry`) and, for a run started from the command line,
+    `launch` (its preset and the flags as given). Files written before a key existed still
+    load: readers take only `config` for granted."""
     from jaxdqn.registry import component_modules
 
     return {
@@ -181,6 +204,7 @@ def config_record(config, versions_now: dict | None = None, runtime=None) -> dic
         },
         "component_modules": component_modules(config),
         **({"runtime": dataclasses.asdict(runtime)} if runtime is not None else {}),
+        **({"launch": _launch} if _launch is not None else {}),
     }
 
 

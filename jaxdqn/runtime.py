@@ -11,14 +11,17 @@ written to its config.json, so a run records how it ran and a resumed run says w
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
-from jaxdqn.config import (
-    CUSTOM_CALL_BACKENDS,
-    Config,
-    _check_int,
-    _fail,
-)
-from jaxdqn.networks import CONV_NETWORKS, IMAGE_NETWORKS
+import numpy as np
+
+from jaxdqn.config import CUSTOM_CALL_BACKENDS, Config
+from jaxdqn.registry import check_names, check_pairings, component_registries
+from jaxdqn.validation import check_int as _check_int
+from jaxdqn.validation import fail as _fail
+
+# (obs shape, obs dtype, number of actions) of one env
+ObsSpec = tuple[tuple[int, ...], np.dtype, int]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +84,16 @@ class Runtime:
 
 def resolve(config: Config, options: RuntimeOptions | None = None) -> Runtime:
     """The runtime of `config` on this machine; raises ValueError (naming the value and what is
-    allowed) for what this machine or the env backend cannot run."""
+    allowed) for what this machine or the env backend cannot run. See `resolve_spec`."""
+    return resolve_spec(config, options)[0]
+
+
+def resolve_spec(config: Config, options: RuntimeOptions | None = None) -> tuple[Runtime, ObsSpec]:
+    """`resolve`, and the observation spec it read: `jaxdqn.plan.make_plan` keeps both.
+
+    Checks in the order a user should hear of them: the env id (with close matches) before
+    anything that depends on it, then the component names, then their pairings, then what this
+    machine can run."""
     import jax
 
     from jaxdqn import backends, distributed
@@ -93,18 +105,14 @@ def resolve(config: Config, options: RuntimeOptions | None = None) -> Runtime:
     backend = e.env_backend
     if backend == "auto":  # envpool's XLA step exists on CPU and GPU, and on one device
         backend = backends.default_backend(e.env_id, platform, num_devices)
-    if backend == "gymnax" and (num_devices > 1 or jax.process_count() > 1):
-        _fail("env_backend", backend, f"gymnax runs on one device in one process here "
-              f"(devices={num_devices}, processes={jax.process_count()}): its env state is "
-              "not yet placed by seed over devices nor gathered over processes")  # fmt: skip
-    if backend in CUSTOM_CALL_BACKENDS and num_devices > 1:
-        _fail("env_backend", backend, f"{backend} cannot run with devices={num_devices}: "
-              "its XLA custom call cannot be partitioned over devices; use envpool "
-              "(auto picks it) or gymnasium")  # fmt: skip
     backends.check_env_id(e.env_id, backend)
+    check_names(config)
+    check_pairings(config)
+    _check_backend_devices(backend, num_devices, jax.process_count())
     distributed.check_devices(config, num_devices)
-    conv_on_cpu = config.agent.network in CONV_NETWORKS and platform == "cpu"
-    atari_on_cpu = conv_on_cpu and config.agent.network in IMAGE_NETWORKS
+    spec = backends.observation_spec(e)
+    conv_on_cpu = platform == "cpu" and uses_convolutions(build_network(config, spec), *spec[:2])
+    atari_on_cpu = conv_on_cpu and is_frame_stack(spec)
     chunk = options.chunk_iterations or (
         (1 if e.num_seeds == 1 and atari_on_cpu else 4) if conv_on_cpu else 250
     )  # measured best on CPU (BENCHMARKS.md, "Chunk length on CPU" and "gymnax backend")
@@ -115,16 +123,46 @@ def resolve(config: Config, options: RuntimeOptions | None = None) -> Runtime:
         if options.seed_loop != -1
         else (atari_on_cpu and e.num_seeds > 1 and num_devices == 1)
     )  # sharded over devices, indexing seeds one by one would move them between devices
-    return Runtime(
-        platform=platform,
-        env_backend=backend,
-        num_devices=num_devices,
-        num_processes=jax.process_count(),
-        process_index=jax.process_index(),
-        chunk_iterations=chunk,
-        unroll=min(unroll, chunk),
-        seed_loop=seed_loop,
-    )
+    runtime = Runtime(platform=platform, env_backend=backend, num_devices=num_devices,
+                      num_processes=jax.process_count(), process_index=jax.process_index(),
+                      chunk_iterations=chunk, unroll=min(unroll, chunk),
+                      seed_loop=seed_loop)  # fmt: skip
+    return runtime, spec
+
+
+def _check_backend_devices(backend: str, num_devices: int, num_processes: int) -> None:
+    if backend == "gymnax" and (num_devices > 1 or num_processes > 1):
+        _fail("env_backend", backend, f"gymnax runs on one device in one process here "
+              f"(devices={num_devices}, processes={num_processes}): its env state is "
+              "not yet placed by seed over devices nor gathered over processes")  # fmt: skip
+    if backend in CUSTOM_CALL_BACKENDS and num_devices > 1:
+        _fail("env_backend", backend, f"{backend} cannot run with devices={num_devices}: "
+              "its XLA custom call cannot be partitioned over devices; use envpool "
+              "(auto picks it) or gymnasium")  # fmt: skip
+
+
+def build_network(config: Config, spec: ObsSpec) -> Any:
+    """The Q-network `config.agent.network` names, for `spec`'s number of actions."""
+    return component_registries()["network"][config.agent.network](spec[2], config.agent)
+
+
+def uses_convolutions(network: Any, obs_shape: tuple[int, ...], obs_dtype) -> bool:
+    """Whether `network` convolves its input: its init (which runs the forward pass) is traced
+    on shapes alone, nothing computed, and the program searched for a convolution. Decided by
+    what the network is, so a fork's conv network gets the CPU fast path under any name."""
+    import jax
+
+    obs = jax.ShapeDtypeStruct((1, *obs_shape), obs_dtype)
+    key = jax.ShapeDtypeStruct((2,), np.uint32)
+    program = jax.make_jaxpr(lambda k, o: network.init({"params": k, "noise": k}, o))(key, obs)
+    return "conv_general_dilated" in str(program)
+
+
+def is_frame_stack(spec: ObsSpec) -> bool:
+    """Whether observations are stacked uint8 image frames (Atari's `[4, 84, 84]`), the case
+    whose vmapped conv gradient runs as a slow grouped convolution on CPU."""
+    obs_shape, obs_dtype, _ = spec
+    return len(obs_shape) == 3 and obs_shape[0] > 1 and np.dtype(obs_dtype) == np.uint8
 
 
 def chunk_lengths(config: Config, runtime: Runtime, done_iterations: int = 0) -> list[int]:

@@ -24,123 +24,53 @@ the file however the run was stopped, resumed, or tracked only from some point o
 A tracker that fails (a full disk, a W&B error) is reported and dropped; training, checkpoints
 and metrics.jsonl go on. What can be checked before a run starts (names, packages, a writable
 TensorBoard directory) is checked by `check`, which raises `TrackingError` with the fix.
+
+Where each part lives: the options, their checks, tracking.json and the records' points in
+`jaxdqn.tracking_state`; the trackers in `jaxdqn.tensorboard_tracker` and
+`jaxdqn.wandb_tracker`; the mirror that feeds them, exports and videos here, which also
+re-exports the rest.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import os
-import socket
-import time
-import urllib.parse
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 from jaxdqn.rundir import METRICS_FILE, read_config
+from jaxdqn.tensorboard_tracker import TensorBoardTracker, gif_summary, write_settings
+from jaxdqn.tensorboard_tracker import write_videos as videos_to_tensorboard
+from jaxdqn.tracking_state import (
+    META_KEYS,
+    PACKAGES,
+    STATE_FILE,
+    TENSORBOARD_DIR,
+    TRACKERS,
+    WANDB_MODES,
+    TrackingError,
+    TrackingOptions,
+    check,
+    flat_settings,
+    load_options,
+    num_seeds,
+    read_state,
+    record_key,
+    save_options,
+    scalars,
+    tensorboard_dir,
+    write_state,
+)
+from jaxdqn.wandb_tracker import WANDB_DEFAULT_URL, WandbTracker, wandb_unreachable
 
-TRACKERS = ("tensorboard", "wandb")
-PACKAGES = {"tensorboard": "tensorboardX", "wandb": "wandb"}  # tracker -> what it imports
-WANDB_MODES = ("online", "offline")
-STATE_FILE = "tracking.json"
-TENSORBOARD_DIR = "tensorboard"
-META_KEYS = frozenset({"seed", "step", "frames", "phase", "time"})  # record fields, not metrics
-WANDB_DEFAULT_URL = "https://api.wandb.ai"
-
-
-class TrackingError(ValueError):
-    """A tracking request that cannot work (unknown name, missing package, unwritable place);
-    raised before the run starts."""
-
-
-def _fail(field: str, value, allowed: str) -> None:
-    raise TrackingError(f"{field}={value!r} is invalid: {allowed}")
-
-
-@dataclasses.dataclass(frozen=True)
-class TrackingOptions:
-    """Where a run's metrics are mirrored besides metrics.jsonl (off by default). Every seed is
-    its own series; the step is frames."""
-
-    track: tuple[str, ...] = ()
-    """Trackers: tensorboard, wandb, both (`--track tensorboard,wandb`), or none (on --resume,
-    stops the tracking the run had)."""
-    tensorboard_dir: str | None = None
-    """TensorBoard event directory (default: RUN_DIR/tensorboard, one seed_K per seed; a
-    directory given here gets RUN_NAME/seed_K)."""
-    wandb_project: str = "jaxdqn"
-    """W&B project."""
-    wandb_entity: str | None = None
-    """W&B entity (user or team; default: your W&B default)."""
-    wandb_group: str | None = None
-    """W&B group of the run's seeds (default: the run's name)."""
-    wandb_name: str | None = None
-    """W&B run name prefix; each seed's run is NAME/seed_K (default: the run's name)."""
-    wandb_mode: str = ""
-    """online or offline (runs kept in RUN_DIR/wandb, uploaded later with `wandb sync`);
-    default: the WANDB_MODE variable, else online. Online without a reachable W&B server falls
-    back to offline with a warning."""
-
-    def __post_init__(self):
-        for name in self.track:
-            if name not in (*TRACKERS, "none"):
-                _fail("track", name, f"one of {', '.join(TRACKERS)} or none")
-        if "none" in self.track and len(set(self.track)) > 1:
-            _fail("track", ",".join(self.track), "none cannot be combined with a tracker")
-        if self.wandb_mode and self.wandb_mode not in WANDB_MODES:
-            _fail("wandb_mode", self.wandb_mode, f"one of {', '.join(WANDB_MODES)}")
-        if "wandb" in self.track and self.mode not in WANDB_MODES:  # from WANDB_MODE
-            _fail("WANDB_MODE (environment)", self.mode, f"one of {', '.join(WANDB_MODES)}")
-
-    @property
-    def trackers(self) -> tuple[str, ...]:
-        """The trackers asked for, each once, in the order of TRACKERS."""
-        return tuple(name for name in TRACKERS if name in self.track)
-
-    @property
-    def mode(self) -> str:
-        """The W&B mode asked for: the flag, else WANDB_MODE, else online."""
-        return self.wandb_mode or os.environ.get("WANDB_MODE") or "online"
-
-
-# ----------------------------------------------------------------------------- records
-
-
-def scalars(record: dict) -> dict[str, float]:
-    """The metrics of a metrics.jsonl record: every numeric field but the record's own
-    (seed, step, frames, phase, time); null (NaN/inf) fields carry no point."""
-    return {
-        key: float(value)
-        for key, value in record.items()
-        if key not in META_KEYS and isinstance(value, int | float) and not isinstance(value, bool)
-    }
-
-
-def record_key(record: dict) -> tuple[int, int]:
-    """Where a record stands in its seed's series: frames, then training before evaluation (an
-    evaluation at F is written after the training record at F). Strictly increasing per seed."""
-    return int(record["frames"]), int(record["phase"] == "eval")
-
-
-def flat_settings(settings: dict) -> dict[str, Any]:
-    """config.json's `config` (`env.env_id`, …) and `runtime` (`runtime.platform`, …) as flat
-    values for hyperparameter tables: numbers, strings and booleans as they are, lists as
-    JSON, None left out."""
-    sections = dict(settings.get("config") or {})
-    if settings.get("runtime"):
-        sections["runtime"] = settings["runtime"]
-    out = {}
-    for section, fields in sections.items():
-        for key, value in fields.items():
-            if value is not None:
-                plain = isinstance(value, str | int | float | bool)
-                out[f"{section}.{key}"] = value if plain else json.dumps(value)
-    return out
-
-
-def num_seeds(settings: dict) -> int:
-    return int(settings["config"]["env"]["num_seeds"])
+# The tracking API as one import: options and state (tracking_state), the trackers
+# (tensorboard_tracker, wandb_tracker) and the mirror that feeds them (here).
+__all__ = [
+    "META_KEYS", "PACKAGES", "STATE_FILE", "TENSORBOARD_DIR", "TRACKERS", "WANDB_DEFAULT_URL",
+    "WANDB_MODES", "Mirror", "TensorBoardTracker", "TrackingError", "TrackingOptions",
+    "WandbTracker", "check", "export", "flat_settings", "gif_summary", "load_options",
+    "num_seeds", "open_mirror", "open_tracker", "read_kept_records", "read_state", "record_key",
+    "save_options", "scalars", "send_videos", "tensorboard_dir", "wandb_unreachable",
+    "write_settings", "write_state",
+]  # fmt: skip
 
 
 def read_kept_records(run_dir: Path) -> list[dict]:
@@ -153,277 +83,7 @@ def read_kept_records(run_dir: Path) -> list[dict]:
     return read_records(path)
 
 
-# ----------------------------------------------------------------------------- tracking.json
-
-
-def read_state(run_dir: Path) -> dict:
-    """`run_dir/tracking.json`: the tracking options the run asked for (`options`) and each
-    seed's W&B run (`wandb`: seed -> id and the last record sent); {} if absent."""
-    path = Path(run_dir) / STATE_FILE
-    if not path.is_file():
-        return {}
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise TrackingError(f"{path}: unreadable tracking state ({err})") from err
-    return state if isinstance(state, dict) else {}
-
-
-def write_state(run_dir: Path, state: dict) -> None:
-    """Replaces tracking.json whole (written beside it, then renamed: never half-written)."""
-    path = Path(run_dir) / STATE_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(state, indent=2))
-    os.replace(tmp, path)
-
-
-def load_options(run_dir: Path) -> TrackingOptions | None:
-    """The tracking options a run was last started with (a resume's defaults), or None."""
-    saved = read_state(run_dir).get("options")
-    if not saved:
-        return None
-    fields = {f.name for f in dataclasses.fields(TrackingOptions)}
-    saved = {k: tuple(v) if k == "track" else v for k, v in saved.items() if k in fields}
-    return TrackingOptions(**saved)
-
-
-def save_options(run_dir: Path, options: TrackingOptions) -> None:
-    """Records the options in tracking.json when tracking is on or was on before."""
-    state = read_state(run_dir)
-    if options.trackers or state:
-        write_state(run_dir, {**state, "options": dataclasses.asdict(options)})
-
-
-# ----------------------------------------------------------------------------- checks
-
-
-def tensorboard_dir(options: TrackingOptions, run_dir: Path) -> Path:
-    """Where the run's seed_K event directories go."""
-    if options.tensorboard_dir is None:
-        return Path(run_dir) / TENSORBOARD_DIR
-    return Path(options.tensorboard_dir) / Path(run_dir).name
-
-
-def _cannot_write(path: Path) -> str | None:
-    """Why a directory cannot be made or written, or None: makes it and a file in it (so a
-    read-only mount or a file in the way is found even by root, whom permissions don't stop)."""
-    import tempfile
-
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as err:
-        return f"{err.strerror or err}" + (f" ({err.filename})" if err.filename else "")
-    return None
-
-
-def check(options: TrackingOptions, run_dir: Path) -> None:
-    """Everything about a tracking request that can fail before training: each tracker's
-    package is importable, and a `tensorboard_dir` given can be written (it is made here; the
-    default one is inside the run directory, which the run checks itself). Raises
-    TrackingError naming the package and its pip command, or the directory and why."""
-    for name in options.trackers:
-        try:
-            __import__(PACKAGES[name])
-        except ImportError as err:
-            raise TrackingError(
-                f"--track {name} needs the {PACKAGES[name]} package, which cannot be imported "
-                f"({err}); install it with `pip install {PACKAGES[name]}` (the version "
-                "requirements.txt pins)"
-            ) from None
-    if "tensorboard" in options.trackers and options.tensorboard_dir is not None:
-        reason = _cannot_write(Path(options.tensorboard_dir))
-        if reason:
-            raise TrackingError(
-                f"--tensorboard-dir {options.tensorboard_dir} cannot be written: {reason}"
-            )
-
-
-def wandb_unreachable(url: str | None = None, timeout: float = 5.0) -> str | None:
-    """Why the W&B server cannot be reached (None if a TCP connection opens): its address is
-    WANDB_BASE_URL, else W&B's own service."""
-    url = url or os.environ.get("WANDB_BASE_URL") or WANDB_DEFAULT_URL
-    parts = urllib.parse.urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        socket.create_connection((parts.hostname, port), timeout=timeout).close()
-    except OSError as err:
-        return f"{url}: {err.strerror or err}"
-    return None
-
-
-# ----------------------------------------------------------------------------- trackers
-
-
-class TensorBoardTracker:
-    """One tensorboardX writer per seed in `<logdir>/seed_<k>`; every open purges what the
-    directories held, and the caller then feeds every record again."""
-
-    name = "tensorboard"
-
-    def __init__(self, logdir: Path, settings: dict):
-        from tensorboardX import SummaryWriter
-
-        self.logdir = Path(logdir)
-        self.writers = []
-        for seed in range(num_seeds(settings)):
-            # A name that sorts after any earlier file of the directory, even in the same
-            # second: TensorBoard reads a run's files in name order.
-            writer = SummaryWriter(str(self.logdir / f"seed_{seed}"), purge_step=0,
-                                   flush_secs=30, filename_suffix=f".{time.time_ns()}")  # fmt: skip
-            self.writers.append(writer)
-            write_settings(writer, settings, seed)
-
-    def write(self, records: list[dict]) -> None:
-        for record in records:
-            writer = self.writers[record["seed"]]
-            for tag, value in scalars(record).items():
-                writer.add_scalar(tag, value, record["frames"])
-
-    def flush(self) -> None:
-        for writer in self.writers:
-            writer.flush()
-
-    def close(self) -> None:
-        for writer in self.writers:
-            writer.close()
-
-    def where(self) -> str:
-        return f"TensorBoard: {self.logdir}/seed_* (tensorboard --logdir {self.logdir})"
-
-
-def write_settings(writer, settings: dict, seed: int) -> None:
-    """The run's config.json as text and its flat settings as an HParams session (the seed
-    one of them), at step 0."""
-    from tensorboardX.summary import hparams
-
-    text = json.dumps(settings, indent=2, default=str)
-    writer.add_text("config.json", "\n".join("    " + line for line in text.splitlines()), 0)
-    metrics = {"eval/score": None, "charts/episodic_return": None}
-    for summary in hparams({**flat_settings(settings), "seed": seed}, metrics):
-        writer.file_writer.add_summary(summary, 0)
-
-
-class WandbTracker:
-    """One W&B run per seed (`reinit="create_new"`), grouped by the run's name; ids and the
-    last record each seed sent are kept in tracking.json, so a resume continues the same runs
-    and never logs a step twice. `seeds`: the seeds whose runs to open (default: all)."""
-
-    name = "wandb"
-
-    def __init__(self, options: TrackingOptions, run_dir: Path, settings: dict, say, seeds=None):
-        import wandb
-
-        self.run_dir, self.say = Path(run_dir), say
-        self.mode = options.mode
-        if self.mode == "online":
-            reason = wandb_unreachable()
-            if reason:
-                self._go_offline(f"the W&B server cannot be reached ({reason})")
-        state = read_state(self.run_dir).get("wandb", {})
-        self.sent = {int(s): tuple(v["sent"]) for s, v in state.items() if v.get("sent")}
-        self.runs = {}
-        name = options.wandb_name or self.run_dir.name
-        for seed in range(num_seeds(settings)) if seeds is None else seeds:
-            run_id = state.get(str(seed), {}).get("id")  # None: W&B makes one
-            kwargs = dict(project=options.wandb_project, entity=options.wandb_entity,
-                          group=options.wandb_group or self.run_dir.name,
-                          name=f"{name}/seed_{seed}", id=run_id, resume="allow",
-                          dir=str(self.run_dir), reinit="create_new",
-                          settings=wandb.Settings(console="off", silent=True))  # fmt: skip
-            self.runs[seed] = self._init(wandb, kwargs)
-            self.runs[seed].config.update({**settings, "seed": seed}, allow_val_change=True)
-        self._save()
-
-    def _go_offline(self, why: str) -> None:
-        self.mode = "offline"
-        self.say(f"warning: W&B online mode: {why}; logging offline instead, to "
-                 f"{self.run_dir / 'wandb'} (upload later with `wandb sync`)")  # fmt: skip
-
-    def _init(self, wandb, kwargs):
-        """wandb.init in the tracker's mode; online failing (not logged in, server errors)
-        falls back to offline for this and the next seeds."""
-        if self.mode == "online":
-            try:
-                return wandb.init(mode="online", **kwargs)
-            except Exception as err:  # wandb raises its own errors and plain ones alike
-                self._go_offline(f"{type(err).__name__}: {err}")
-        return wandb.init(mode="offline", **kwargs)
-
-    def write(self, records: list[dict]) -> None:
-        sent = False
-        for record in records:
-            seed, key = record["seed"], record_key(record)
-            if seed in self.sent and key <= self.sent[seed]:
-                continue  # logged before this run was resumed
-            self.runs[seed].log(scalars(record), step=int(record["frames"]))
-            self.sent[seed], sent = key, True
-        if sent:
-            self._save()
-
-    def write_videos(self, seed: int, frames: int, videos: list[Path]) -> int:
-        """Logs mp4 files (play.py's games) in the seed's run as `play/<file name>`, at
-        `frames` or, if the run has points there or later, just after its last one (a W&B
-        step never goes back). Returns the step."""
-        import wandb
-
-        last = self.sent.get(seed)
-        step = max(frames, last[0] + 1 if last else 0)
-        self.runs[seed].log({f"play/{path.stem}": wandb.Video(str(path), format="mp4")
-                             for path in videos}, step=step)  # fmt: skip
-        self.sent[seed] = (step, 1)
-        self._save()
-        return step
-
-    def _save(self) -> None:
-        state = read_state(self.run_dir)
-        runs = {**state.get("wandb", {}),
-                **{str(s): {"id": run.id, "sent": list(self.sent.get(s, ()))}
-                   for s, run in self.runs.items()}}  # fmt: skip
-        write_state(self.run_dir, {**state, "wandb": runs})
-
-    def flush(self) -> None:
-        pass  # each log is handed to W&B's service at once
-
-    def close(self) -> None:
-        for run in self.runs.values():
-            run.finish()
-
-    def where(self) -> str:
-        ids = ", ".join(run.id for run in self.runs.values())
-        if self.mode == "offline":
-            return (f"W&B (offline): runs {ids} in {self.run_dir / 'wandb'}; upload with "
-                    f"`wandb sync {self.run_dir / 'wandb'}/offline-run-*`")  # fmt: skip
-        return f"W&B: runs {ids}, " + ", ".join(run.url or "" for run in self.runs.values())
-
-
 # ----------------------------------------------------------------------------- videos
-
-VIDEO_FRAMES = 500  # at most, in a TensorBoard GIF: longer games keep every k-th frame
-
-
-def gif_summary(tag: str, path: Path, max_frames: int = VIDEO_FRAMES):
-    """An mp4 as a TensorBoard image summary holding an animated GIF (TensorBoard's only
-    moving picture; tensorboardX's add_video makes the same but needs moviepy): every k-th
-    frame so that at most `max_frames` remain, played back at the video's own speed."""
-    import io
-
-    import imageio.v3 as iio
-    from PIL import Image
-    from tensorboardX.proto.summary_pb2 import Summary
-
-    frames = list(iio.imiter(path))
-    every = -(-len(frames) // max_frames)
-    fps = iio.immeta(path).get("fps") or 30
-    images = [Image.fromarray(frame) for frame in frames[::every]]
-    buffer = io.BytesIO()
-    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:],
-                   duration=round(1000 * every / fps), loop=0)  # fmt: skip
-    height, width = frames[0].shape[:2]
-    image = Summary.Image(height=height, width=width, colorspace=3,
-                          encoded_image_string=buffer.getvalue())  # fmt: skip
-    return Summary(value=[Summary.Value(tag=tag, image=image)])
 
 
 def send_videos(
@@ -446,7 +106,7 @@ def send_videos(
         for name in options.trackers:
             try:
                 if name == "tensorboard":
-                    _videos_to_tensorboard(tensorboard_dir(options, run_dir), seed, frames, videos)
+                    videos_to_tensorboard(tensorboard_dir(options, run_dir), seed, frames, videos)
                     say(f"TensorBoard: {len(videos)} video(s) in "
                         f"{tensorboard_dir(options, run_dir) / 'videos'}")  # fmt: skip
                 else:
@@ -456,15 +116,6 @@ def send_videos(
                     say(f"W&B: {len(videos)} video(s) at step {step}; {tracker.where()}")
             except Exception as err:  # the games were played and saved: only report
                 say(f"warning: {name} could not take the videos ({type(err).__name__}: {err})")
-
-
-def _videos_to_tensorboard(logdir: Path, seed: int, frames: int, videos: list[Path]) -> None:
-    from tensorboardX import SummaryWriter
-
-    with SummaryWriter(str(logdir / "videos" / f"seed_{seed}"),
-                       filename_suffix=f".{time.time_ns()}") as writer:  # fmt: skip
-        for path in videos:
-            writer.file_writer.add_summary(gif_summary(f"play/{path.stem}", path), frames)
 
 
 # ----------------------------------------------------------------------------- the mirror

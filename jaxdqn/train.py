@@ -16,6 +16,7 @@ seed's update computed on its own — in one place, `_strategies`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -34,9 +35,10 @@ from jaxdqn.backends import Body, Step, stack_trees
 from jaxdqn.config import Config
 from jaxdqn.losses import LOSSES
 from jaxdqn.networks import NETWORKS
+from jaxdqn.plan import Plan
 from jaxdqn.policies import POLICIES, Policy, linear_schedule
 from jaxdqn.replay import Replay, ReplayState, make_replay
-from jaxdqn.runtime import Runtime, resolve
+from jaxdqn.runtime import Runtime
 
 Array = chex.Array
 
@@ -75,6 +77,7 @@ class Trainer(NamedTuple):
     runtime: Runtime
     parts: Parts
     abstract_env: Callable[[], Any] = lambda: None  # shapes of `env_checkpoint`, or None
+    plan: Any = None  # the jaxdqn.plan.Plan it was built from
 
 
 # ----------------------------------------------------------------------------- parts
@@ -187,10 +190,8 @@ def env_checkpoint(state: TrainState) -> dict:
     return {"obs": state.obs, "done": state.done, "stats": state.stats, "handle": state.handle}
 
 
-def make_train(
-    config: Config, runtime: Runtime | None = None, *, env_epoch: int = 0, **components
-) -> Trainer:
-    """Builds the training functions of `config` on `runtime` (default: resolved here).
+def make_train(plan: Plan, *, env_epoch: int = 0, **components) -> Trainer:
+    """Builds the training functions of this process's seeds as `plan` resolved them.
 
     Any component (network, loss, policy, optimizer, replay, target_update, augment) may
     be passed to replace the configured one. `env_epoch` > 0 gives the envs fresh seeds (a
@@ -203,85 +204,93 @@ def make_train(
       reset observation; `warmup(state, num_env_steps)` plays uniformly at random and fills
       the replay; `run(state, iterations)` is a learning chunk. Both donate the state.
     """
-    runtime = runtime or resolve(config)
+    config, runtime = plan.local_config, plan.runtime
     S, E = config.env.num_seeds, config.env.envs_per_seed
-    spec = observation_spec(config)
-    obs_shape, obs_dtype, num_actions = spec
-    parts = make_parts(config, spec, **components)
+    obs_shape, obs_dtype, num_actions = plan.spec
+    parts = make_parts(config, plan.spec, **components)
     agent = assemble_agent(config, parts, num_actions)
     replay = parts.replay
     placement = distributed.placement(runtime.num_devices, TrainState)
     stepper = backends.make_stepper(config.env, runtime.env_backend, epoch=env_epoch)
     starts, _ = parts.policy.parameters(config.agent, S)
-    starts = jnp.asarray(np.asarray(starts, np.float32))
-
-    def fresh(keys: Array, obs: Array):
-        agent_state = jax.vmap(agent.init)(keys, obs, starts)
-        replay_state = jax.vmap(lambda _: replay.init())(jnp.arange(S))
-        return agent_state, replay_state
-
-    def adopt(agent_state, replay_state, obs: Array, handle: Array) -> TrainState:
-        # The reset observation opens every column: first_t, so nothing pairs with it as s_t.
-        zeros_f = jnp.zeros((S, E), jnp.float32)
-        replay_state = jax.vmap(replay.add)(
-            replay_state, obs, jnp.zeros((S, E), jnp.int32), zeros_f, zeros_f,
-            jnp.ones((S, E), bool),
-        )  # fmt: skip
-        return TrainState(
-            agent=agent_state,
-            replay=replay_state,
-            obs=obs,
-            done=jnp.zeros((S, E), bool),
-            stats=jax.vmap(lambda _: envs_lib.init_episode_stats(E))(jnp.arange(S)),
-            handle=handle,
-        )
-
+    fresh = functools.partial(_fresh, agent, replay, jnp.asarray(np.asarray(starts, np.float32)))
+    keys = jnp.stack([jax.random.PRNGKey(config.env.seed + i) for i in range(S)])
+    abstract_obs = jax.ShapeDtypeStruct((S, E) + obs_shape, obs_dtype)
     # Compiled, and the replay donated: an eager add would copy a buffer of gigabytes.
-    fresh_jit = jax.jit(fresh, **placement.fresh_kwargs)
-    adopt_jit = jax.jit(adopt, donate_argnums=(0, 1), **placement.adopt_kwargs)
-
-    def default_keys() -> Array:
-        return jnp.stack([jax.random.PRNGKey(config.env.seed + i) for i in range(S)])
-
-    def init(keys=None, agent_state=None, replay_state=None, env_state=None) -> TrainState:
-        if env_state is not None:  # a saved env (gymnax): its episodes go on, nothing resets
-            return TrainState(agent=agent_state, replay=replay_state, **env_state)
-        obs = placement.place(jnp.asarray(stepper.reset()).reshape((S, E) + obs_shape))
-        if agent_state is None:
-            keys = default_keys() if keys is None else keys
-            agent_state, replay_state = fresh_jit(placement.place(keys), obs)
-        handle = jax.tree_util.tree_map(jnp.asarray, stepper.handle)
-        return adopt_jit(agent_state, replay_state, obs, handle)
-
-    def abstract_env():
-        """Shapes of the env part a checkpoint keeps (`env_checkpoint`), or None when the
-        backend cannot save its envs (envpool's emulators)."""
-        if not stepper.saves_env_state:
-            return None
-        stats = jax.eval_shape(lambda: jax.vmap(lambda _: envs_lib.init_episode_stats(E))(
-            jnp.arange(S)))  # fmt: skip
-        return {"obs": jax.ShapeDtypeStruct((S, E) + obs_shape, obs_dtype),
-                "done": jax.ShapeDtypeStruct((S, E), jnp.bool_), "stats": stats,
-                "handle": stepper.abstract_handle()}  # fmt: skip
-
-    def abstract_checkpoint():
-        """Shapes and dtypes of what a checkpoint holds (nothing is allocated); placed by
-        seed over the devices when sharded."""
-        obs = jax.ShapeDtypeStruct((S, E) + obs_shape, obs_dtype)
-        agent_state, replay_state = jax.eval_shape(fresh, default_keys(), obs)
-        eval_key = jax.eval_shape(lambda: jax.random.PRNGKey(0))
-        return placement.abstract({"agent": agent_state, "replay": replay_state,
-                                   "eval_key": eval_key}, replicated=("eval_key",))  # fmt: skip
-
+    init = functools.partial(
+        _init, stepper, placement, jax.jit(fresh, **placement.fresh_kwargs),
+        jax.jit(functools.partial(_adopt, replay), donate_argnums=(0, 1),
+                **placement.adopt_kwargs), keys, (S, E) + obs_shape,
+    )  # fmt: skip
+    abstract_checkpoint = functools.partial(_abstract_checkpoint, fresh, placement, keys,
+                                            abstract_obs)  # fmt: skip
+    abstract_env = functools.partial(_abstract_env, stepper, abstract_obs)
     # One update traced on shapes alone (nothing allocated, nothing compiled): a loss that reads
     # what the network does not give (a distribution, a key) fails here, before the replay is.
-    abstract_obs = jax.ShapeDtypeStruct((S, E) + obs_shape, obs_dtype)
-    jax.eval_shape(lambda k, o: jax.vmap(agent.learn)(*fresh(k, o)), default_keys(), abstract_obs)
+    jax.eval_shape(lambda k, o: jax.vmap(agent.learn)(*fresh(k, o)), keys, abstract_obs)
 
     body = make_body(config, runtime, agent, replay, placement, obs_shape, obs_dtype)
     warmup, run = stepper.compile(body)
     return Trainer(init, abstract_checkpoint, warmup, run, agent, replay, stepper, config,
-                   runtime, parts, abstract_env)  # fmt: skip
+                   runtime, parts, abstract_env, plan)  # fmt: skip
+
+
+def _fresh(agent: Agent, replay: Replay, starts: Array, keys: Array, obs: Array):
+    """New agent states `[S, ...]` (policy start values `starts` `[S]`) and empty replays."""
+    agent_state = jax.vmap(agent.init)(keys, obs, starts)
+    replay_state = jax.vmap(lambda _: replay.init())(jnp.arange(keys.shape[0]))
+    return agent_state, replay_state
+
+
+def _adopt(replay: Replay, agent_state, replay_state, obs: Array, handle: Array) -> TrainState:
+    """The TrainState of agent and replay states and the envs' reset observations `[S, E, ...]`."""
+    S, E = obs.shape[:2]
+    # The reset observation opens every column: first_t, so nothing pairs with it as s_t.
+    zeros_f = jnp.zeros((S, E), jnp.float32)
+    replay_state = jax.vmap(replay.add)(
+        replay_state, obs, jnp.zeros((S, E), jnp.int32), zeros_f, zeros_f, jnp.ones((S, E), bool)
+    )
+    return TrainState(agent=agent_state, replay=replay_state, obs=obs,
+                      done=jnp.zeros((S, E), bool), stats=_episode_stats(S, E),
+                      handle=handle)  # fmt: skip
+
+
+def _episode_stats(S: int, E: int) -> envs_lib.EpisodeStats:
+    return jax.vmap(lambda _: envs_lib.init_episode_stats(E))(jnp.arange(S))
+
+
+def _init(stepper, placement, fresh_jit, adopt_jit, default_keys: Array, obs_shape: tuple,
+          keys=None, agent_state=None, replay_state=None, env_state=None):  # fmt: skip
+    """Resets the envs and builds the state, or adopts a restored one (see `make_train`);
+    `obs_shape` is `[S, E, *obs]`."""
+    if env_state is not None:  # a saved env (gymnax): its episodes go on, nothing resets
+        return TrainState(agent=agent_state, replay=replay_state, **env_state)
+    obs = placement.place(jnp.asarray(stepper.reset()).reshape(obs_shape))
+    if agent_state is None:
+        keys = default_keys if keys is None else keys
+        agent_state, replay_state = fresh_jit(placement.place(keys), obs)
+    handle = jax.tree_util.tree_map(jnp.asarray, stepper.handle)
+    return adopt_jit(agent_state, replay_state, obs, handle)
+
+
+def _abstract_env(stepper, abstract_obs: jax.ShapeDtypeStruct):
+    """Shapes of the env part a checkpoint keeps (`env_checkpoint`), or None when the backend
+    cannot save its envs (envpool's emulators)."""
+    if not stepper.saves_env_state:
+        return None
+    S, E = abstract_obs.shape[:2]
+    return {"obs": abstract_obs, "done": jax.ShapeDtypeStruct((S, E), jnp.bool_),
+            "stats": jax.eval_shape(lambda: _episode_stats(S, E)),
+            "handle": stepper.abstract_handle()}  # fmt: skip
+
+
+def _abstract_checkpoint(fresh, placement, keys: Array, abstract_obs: jax.ShapeDtypeStruct):
+    """Shapes and dtypes of what a checkpoint holds (nothing is allocated); placed by seed over
+    the devices when sharded."""
+    agent_state, replay_state = jax.eval_shape(fresh, keys, abstract_obs)
+    eval_key = jax.eval_shape(lambda: jax.random.PRNGKey(0))
+    return placement.abstract({"agent": agent_state, "replay": replay_state,
+                               "eval_key": eval_key}, replicated=("eval_key",))  # fmt: skip
 
 
 def make_body(config, runtime, agent: Agent, replay: Replay, placement, obs_shape, obs_dtype):

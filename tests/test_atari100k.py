@@ -139,7 +139,7 @@ def test_runs_of_another_preset_are_refused(trained, asked, tmp_path, monkeypatc
     def train(plans):
         raise AssertionError("trained")
 
-    monkeypatch.setattr(atari100k._cli, "train_planned", train)
+    monkeypatch.setattr(atari100k.cli, "train_planned", train)
     with pytest.raises(SystemExit) as err:  # training: refused while planning
         atari100k.main(args)
     assert err.value.code == 2

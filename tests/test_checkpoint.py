@@ -21,10 +21,10 @@ import cartpole  # noqa: E402
 
 from jaxdqn.checkpoint import Checkpointer, CheckpointError  # noqa: E402
 from jaxdqn.logging import RunLogger  # noqa: E402
-from jaxdqn.loop import Part, train  # noqa: E402
+from jaxdqn.loop import Tracker, train  # noqa: E402
 from jaxdqn.metrics import read_metrics  # noqa: E402
+from jaxdqn.plan import make_plan  # noqa: E402
 from jaxdqn.presets import cartpole as cartpole_preset  # noqa: E402
-from jaxdqn.runtime import resolve  # noqa: E402
 from jaxdqn.train import make_train  # noqa: E402
 
 pytestmark = pytest.mark.slow  # end-to-end: runs training or real envs (the full suite)
@@ -48,19 +48,21 @@ def assert_trees_equal(a, b):
     jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
 
 
-class RestartEnvs(Part):
-    """A host-loop part that restarts every episode at agent step `at` in-process, exactly as
+class RestartEnvs(Tracker):
+    """A host-loop tracker that restarts every episode at agent step `at` in-process, exactly as
     a resume from a checkpoint at that step does (fresh env seeds; agent and replay kept)."""
 
-    def __init__(self, at: int, logger):
-        self.at, self.logger = at, logger
+    def __init__(self, at: int, logger, plan):
+        self.at, self.logger, self.plan = at, logger, plan
 
     def after_chunk(self, run, chunk):
         if run.steps != self.at:
-            return
+            return []
         self.logger.flush()  # a resume starts a new metrics interval here
-        run.trainer = make_train(run.config, run.runtime, env_epoch=run.steps, **run.components)
+        # A test's shortcut: the loop alone changes `run`, but here the restart is the point.
+        run.trainer = make_train(self.plan, env_epoch=run.steps, **run.components)
         run.state = run.trainer.init(agent_state=run.state.agent, replay_state=run.state.replay)
+        return []
 
 
 def run_then_resume(runs, flags, n=N):
@@ -92,7 +94,8 @@ def check_resume_equals_uninterrupted_run(resumed, tmp_path, n=N):
     assert not resume
     (tmp_path / "a").mkdir()
     logger = RunLogger(tmp_path / "a", progress=False)
-    out_a = train(config, resolve(config, options), logger=logger, parts=(RestartEnvs(n, logger),))
+    plan = make_plan(config, options)
+    out_a = train(plan, logger=logger, parts=(RestartEnvs(n, logger, plan),))
     logger.finish()
     assert out_a["steps"] == out_b["steps"] == 2 * n
     a, b = out_a["state"], out_b["state"]
@@ -315,7 +318,7 @@ def test_nan_reward_stops_run_and_keeps_last_good_checkpoint(tmp_path):
     logger = RunLogger(tmp_path / "nan", progress=False)
     checkpointer = Checkpointer(tmp_path / "nan")
     with pytest.raises(FloatingPointError, match=r"agent step 1750 .*seed\(s\) \[0, 1\]"):
-        train(config, resolve(config, options), components={"replay": base._replace(add=add)},
+        train(make_plan(config, options), components={"replay": base._replace(add=add)},
               logger=logger, checkpointer=checkpointer)  # fmt: skip
     logger.finish()
     failed = (tmp_path / "nan" / "FAILED").read_text()

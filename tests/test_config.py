@@ -11,6 +11,7 @@ import pytest
 
 from jaxdqn import presets as config
 from jaxdqn.config import AgentConfig, Config, EnvConfig, ReplayConfig, TrainConfig
+from jaxdqn.registry import check_names, check_pairings
 
 
 def raises_naming(field, value):
@@ -34,13 +35,8 @@ def raises_naming(field, value):
         ("learning_rate", 0.0),
         ("learning_rate", -1e-4),
         ("learning_rate", math.nan),
-        ("loss", "triple_q"),
         ("td_loss", "l1"),
-        ("policy", "softmax"),
-        ("network", "resnet"),
         ("optimizer", "sgd"),
-        ("augmentation", "crop"),
-        ("augmentation", "DrQ"),  # names are case-sensitive
         ("conv_padding", "same"),  # VALID or SAME, as flax spells them
         ("conv_padding", "FULL"),
     ],
@@ -48,6 +44,25 @@ def raises_naming(field, value):
 def test_agent_config_rejects(field, value):
     with raises_naming(field, value):
         AgentConfig(**{field: value})
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("loss", "triple_q"),
+        ("policy", "softmax"),
+        ("network", "resnet"),
+        ("augmentation", "crop"),
+        ("augmentation", "DrQ"),  # names are case-sensitive
+        ("target_update", "soft"),
+    ],
+)
+def test_component_names_are_checked_against_the_registries(field, value):
+    """The Config imports no component module: its names are checked by the registries, when
+    the plan is made (`jaxdqn.registry.check_names`)."""
+    config = Config(agent=AgentConfig(**{field: value}))  # plain data: accepted as such
+    with raises_naming(field, value):
+        check_names(config)
 
 
 @pytest.mark.parametrize(
@@ -63,7 +78,7 @@ def test_agent_config_rejects(field, value):
 )
 def test_agent_config_message_lists_what_is_allowed(field, value, allowed):
     with pytest.raises(ValueError, match=re.escape(allowed)):
-        AgentConfig(**{field: value})
+        check_names(Config(agent=AgentConfig(**{field: value})))
 
 
 def test_agent_config_boundaries_are_accepted():
@@ -103,9 +118,13 @@ def test_unknown_env_lists_close_matches():
         with pytest.raises(ValueError, match=re.escape("env_id='Asault-v5'")) as info:
             check()
         assert "Assault-v5" in str(info.value).split("matches")[-1]
-    # With the default (image) network the Config itself stops the typo, and says so.
+    # With the default (image) network too: the env id is checked before the network.
+    with pytest.raises(ValueError, match=re.escape("env_id='Asault-v5'")) as info:
+        resolve(Config(env=typo))
+    assert "Assault-v5" in str(info.value).split("matches")[-1]
+    # An image network on a known non-Atari env is refused by name, offering the Atari game.
     with pytest.raises(ValueError, match=r"Asault-v5 is not Atari.*Did you mean Assault-v5\?"):
-        Config(env=typo)
+        check_pairings(Config(env=typo))
     with pytest.raises(ValueError, match="add --env-backend gymnasium"):
         check_env_id("ALE/Pong-v5", "envpool")
     check_env_id("Assault-v5", "gymnasium")  # envpool's name of an ale-py game is accepted
@@ -204,14 +223,16 @@ def test_presets_construct():
 def test_augmentation_refused_on_a_non_atari_env():
     # Even with an image-free network (mlp), drq on CartPole's 4-vector is refused, by name.
     with raises_naming("augmentation", "drq") as info:
-        Config(
-            env=EnvConfig(env_id="CartPole-v1"),
-            agent=AgentConfig(network="mlp", augmentation="drq"),
+        check_pairings(
+            Config(
+                env=EnvConfig(env_id="CartPole-v1"),
+                agent=AgentConfig(network="mlp", augmentation="drq"),
+            )
         )
     assert "CartPole-v1 is not Atari" in str(info.value)
     # none is accepted there, and drq on Atari.
-    Config(env=EnvConfig(env_id="CartPole-v1"), agent=AgentConfig(network="mlp"))
-    Config(agent=AgentConfig(augmentation="drq"))
+    check_pairings(Config(env=EnvConfig(env_id="CartPole-v1"), agent=AgentConfig(network="mlp")))
+    check_pairings(Config(agent=AgentConfig(augmentation="drq")))
 
 
 def test_augmentation_and_conv_padding_flags(capsys):
@@ -298,9 +319,26 @@ def test_prioritized_replay_settings_refused_by_name(kwargs, field, value):
      ("quantile", "categorical", "quantile"), ("quantile_double_q", "q", "quantile")],
 )  # fmt: skip
 def test_a_distributional_loss_needs_its_head(loss, head, needed):
-    """A loss that needs a distribution the network does not give: refused when the config is
-    built, before anything is allocated, naming the head it needs."""
+    """A loss that needs a distribution the network does not give: refused when the plan is
+    made, before anything is allocated, naming the head it needs."""
     with raises_naming("loss", loss) as info:
-        config.AgentConfig(loss=loss, head=head)
+        check_pairings(Config(agent=config.AgentConfig(loss=loss, head=head)))
     assert f"--head {needed}" in str(info.value)
-    config.AgentConfig(loss=loss, head=needed)  # and accepted with it
+    check_pairings(Config(agent=config.AgentConfig(loss=loss, head=needed)))  # and accepted
+
+
+def test_config_imports_no_component_module():
+    """The plain data sits below the agent: config.py imports no network, loss, policy,
+    augmentation or agent module (their names are checked by the registries)."""
+    import ast
+    import pathlib
+
+    import jaxdqn.config
+
+    tree = ast.parse(pathlib.Path(jaxdqn.config.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {
+        a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names
+    }
+    ours = {name for name in imported if name and name.startswith("jaxdqn")}
+    assert ours == {"jaxdqn.atari_data", "jaxdqn.validation"}

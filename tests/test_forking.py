@@ -6,6 +6,7 @@ import dataclasses
 import importlib.util
 import json
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 
 from jaxdqn import agent, config, losses, networks, policies, presets, rundir
 from jaxdqn.metrics import read_metrics
+from jaxdqn.registry import check_names, check_pairings
 from jaxdqn.train import make_network, make_target_update
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +61,10 @@ def load_example():
 
 @pytest.mark.parametrize("field", list(REGISTRIES))
 def test_a_fork_registered_name_is_accepted(field, monkeypatch):
-    monkeypatch.setitem(REGISTRIES[field], "fork_x", lambda *args: None)
+    # A working component under a new name: setting up the run builds it (the network is traced
+    # to choose the CPU strategy by what it is).
+    working = REGISTRIES[field][getattr(presets.cartpole().agent, field)]
+    monkeypatch.setitem(REGISTRIES[field], "fork_x", working)
     assert getattr(config.AgentConfig(**{field: "fork_x"}), field) == "fork_x"
     # The command line takes any registered name (the fields are str, not Literal).
     flag = "--" + field.replace("_", "-")
@@ -70,8 +75,8 @@ def test_a_fork_registered_name_is_accepted(field, monkeypatch):
 @pytest.mark.parametrize("field", list(REGISTRIES))
 def test_an_unknown_name_is_refused_listing_the_names(field, monkeypatch):
     monkeypatch.setitem(REGISTRIES[field], "fork_x", lambda *args: None)
-    with pytest.raises(ValueError) as err:
-        config.AgentConfig(**{field: "nope"})
+    with pytest.raises(ValueError) as err:  # checked where the registries live
+        check_names(config.Config(agent=config.AgentConfig(**{field: "nope"})))
     message = str(err.value)
     assert f"{field}='nope'" in message
     assert ", ".join(REGISTRIES[field]) in message and "fork_x" in message
@@ -108,7 +113,9 @@ def test_image_networks_need_atari():
     # is accepted on CartPole (test_a_fork_registered_name_is_accepted).
     with pytest.raises(ValueError, match=r"network='dueling' .*needs image observations"):
         cfg = presets.cartpole()
-        dataclasses.replace(cfg, agent=dataclasses.replace(cfg.agent, network="dueling"))
+        check_pairings(
+            dataclasses.replace(cfg, agent=dataclasses.replace(cfg.agent, network="dueling"))
+        )
 
 
 # ----------------------------------------------------------------------------- the example
@@ -173,9 +180,12 @@ TRAIN = [
 
 
 def script(*args, cwd=ROOT):
-    """Runs a script as a user does; returns its stdout (it must exit 0)."""
+    """Runs a script as a user does, with jaxdqn importable (PYTHONPATH standing in for
+    `pip install`); returns its stdout (it must exit 0)."""
+    paths = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     done = subprocess.run([sys.executable, *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=600)  # fmt: skip
+                          text=True, timeout=600, env=env)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
@@ -207,6 +217,33 @@ def test_example_trains_with_the_registered_loss(forked_run):
     ]
     assert len(losses_seen) == 5  # 2,500 learning steps, one record per 500
     assert all(math.isfinite(x) for x in losses_seen), losses_seen
+
+
+@pytest.mark.slow
+def test_example_runs_outside_the_repository(tmp_path):
+    """A fork is a file of its own: copied out of the repository, it runs from there and
+    imports nothing but the public jaxdqn (`jaxdqn.cli` for the command line)."""
+    outside = tmp_path / "my_fork"
+    outside.mkdir()
+    assert not outside.resolve().is_relative_to(ROOT)
+    fork = Path(shutil.copy(EXAMPLE, outside / "my_sarsa.py"))
+    source = fork.read_text()
+    assert "sys.path" not in source and "_cli" not in source
+    flags = ["--total-frames", "600", "--learning-starts", "200", "--chunk-iterations", "200",
+             "--log-interval", "200", "--eval-every", "0", "--eval-episodes", "1",
+             "--no-progress", "--run-dir", "runs", "--run-name", "es"]  # fmt: skip
+    script(fork, *flags, cwd=outside)
+    record = json.loads((outside / "runs" / "es" / "config.json").read_text())
+    assert record["config"]["agent"]["loss"] == "expected_sarsa"
+    assert record["config"]["train"]["run_dir"] == "runs"  # as given, not made absolute
+    assert record["component_modules"] == {"loss": str(fork.resolve())}
+    assert record["launch"] == {
+        "preset": "cartpole",
+        "flags": ["--policy", "boltzmann", "--loss", "expected_sarsa", *flags],
+    }
+    assert [r["step"] for r in read_metrics(outside / "runs" / "es") if r["phase"] == "eval"] == [
+        600
+    ]
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ the copy of it in docs/forking.md."""
 import importlib.util
 import json
 import math
+import os
 import re
 import subprocess
 import sys
@@ -85,8 +86,9 @@ def test_the_fork_trains_cartpole_from_the_command_line(tmp_path):
     flags = ["--total-frames", "3000", "--learning-starts", "500", "--log-interval", "500",
              "--eval-every", "0", "--eval-episodes", "1", "--no-progress",
              "--run-dir", str(tmp_path), "--run-name", "m"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # stands in for `pip install`
     done = subprocess.run([sys.executable, str(EXAMPLE), *flags], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600)  # fmt: skip
+                          text=True, timeout=600, env=env)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     record = json.loads((tmp_path / "m" / "config.json").read_text())
     assert record["config"]["agent"]["loss"] == "munchausen"

@@ -1,10 +1,14 @@
-"""Watching a trained agent: load from a run, play, export params, record a decodable video."""
+"""Watching a trained agent: load from a run, play, export params, record a decodable video;
+play's policies (ε-greedy, Boltzmann at a temperature) on untrained networks."""
 
+import dataclasses
+import re
 import sys
 from pathlib import Path
 
 import imageio.v3 as iio
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -14,7 +18,11 @@ sys.path.insert(0, str(ROOT / "experiments"))
 import assault  # noqa: E402
 import play  # noqa: E402
 
-pytestmark = pytest.mark.slow  # end-to-end: runs training or real envs (the full suite)
+from jaxdqn import play as play_lib  # noqa: E402
+from jaxdqn.networks import forward  # noqa: E402
+from jaxdqn.policies import POLICIES  # noqa: E402
+from jaxdqn.presets import cartpole, minatar  # noqa: E402
+from jaxdqn.train import make_network, observation_spec  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +72,7 @@ def test_export_and_load_params_match_checkpoint(tiny_assault_run, tmp_path, cap
     assert "mean score over 1 game(s)" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_play_errors_are_clear(tiny_assault_run, tmp_path, capsys):
     _, run_dir = tiny_assault_run
     (tmp_path / "nockpt").mkdir()
@@ -88,3 +97,105 @@ def test_play_errors_are_clear(tiny_assault_run, tmp_path, capsys):
             play.main(args)
         assert exc.value.code == 2
         assert message in capsys.readouterr().err, args
+
+
+# ----------------------------------------------------------------------------- policies
+
+
+def untrained(config):
+    """The run's network and freshly initialised params (a fixed key)."""
+    obs_shape, obs_dtype, num_actions = observation_spec(config)
+    network = make_network(config, num_actions)
+    params = network.init(jax.random.PRNGKey(7), jnp.zeros((1,) + obs_shape, obs_dtype))
+    return network, params, num_actions
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    """Every (observation, action) play's act sees, in order."""
+    seen, original = [], play_lib.make_act
+
+    def make_act(network, params, sample, parameter):
+        act = original(network, params, sample, parameter)
+
+        def act_and_record(obs, key):
+            action = act(obs, key)
+            seen.append((np.asarray(obs), int(np.asarray(action)[0])))
+            return action
+
+        return act_and_record
+
+    monkeypatch.setattr(play_lib, "make_act", make_act)
+    return seen
+
+
+def asterix():
+    """Asterix-MinAtar: gymnax gives its 6 actions, and an untrained agent's games last long
+    enough (≈60 steps) to count them."""
+    config = minatar()
+    return dataclasses.replace(
+        config, env=dataclasses.replace(config.env, env_id="Asterix-MinAtar")
+    )
+
+
+# CartPole through envpool (2 actions), a MinAtar game through gymnax (6 actions): the two ways
+# play steps a game.
+GAMES = [pytest.param(cartpole, 12, id="cartpole"), pytest.param(asterix, 4, id="minatar")]
+
+
+@pytest.mark.parametrize("preset, episodes", GAMES)
+def test_boltzmann_at_a_very_high_temperature_plays_near_uniform_actions(
+    preset, episodes, recorded
+):
+    config = preset()
+    network, params, num_actions = untrained(config)
+    play_lib.play(config, params, episodes=episodes, seed=3, max_episode_steps=200,
+                  policy="boltzmann", temperature=1e6)  # fmt: skip
+    actions = np.array([action for _, action in recorded])
+    n, p = len(actions), 1 / num_actions
+    assert n >= 150
+    counts = np.bincount(actions, minlength=num_actions)
+    # Each count is Binomial(n, 1/A) under a uniform policy: within 4 standard deviations.
+    assert np.all(np.abs(counts - n * p) < 4 * np.sqrt(n * p * (1 - p))), counts
+    # Far from greedy: a uniform policy agrees with the argmax about 1/A of the time.
+    obs = np.concatenate([o for o, _ in recorded])
+    greedy = np.asarray(
+        jnp.argmax(forward(network, params, obs, jax.random.PRNGKey(0)).q_values, -1)
+    )
+    assert abs(np.mean(greedy == actions) - p) < 4 * np.sqrt(p * (1 - p) / n)
+
+
+@pytest.mark.parametrize("preset, episodes", GAMES)
+def test_boltzmann_as_temperature_goes_to_zero_plays_greedy(preset, episodes, recorded):
+    """τ → 0: every action is the argmax of the Q-values, and the games are those of ε = 0."""
+    config = preset()
+    network, params, _ = untrained(config)
+    kwargs = dict(episodes=episodes, seed=3, max_episode_steps=200)
+    scores, _ = play_lib.play(config, params, policy="boltzmann", temperature=1e-6, **kwargs)
+    obs = np.concatenate([o for o, _ in recorded])
+    actions = np.array([action for _, action in recorded])
+    q = forward(network, params, obs, jax.random.PRNGKey(0)).q_values
+    np.testing.assert_array_equal(actions, np.asarray(jnp.argmax(q, -1)))
+    n_boltzmann = len(recorded)
+    greedy_scores, _ = play_lib.play(config, params, epsilon=0.0, **kwargs)
+    assert greedy_scores == scores
+    assert [a for _, a in recorded[n_boltzmann:]] == list(actions)
+
+
+def test_play_policy_takes_the_parameter_the_policy_names():
+    assert play_lib.play_policy("epsilon", epsilon=0.05, temperature=None) == (
+        POLICIES["epsilon"], 0.05)  # fmt: skip
+    assert play_lib.play_policy("boltzmann", epsilon=0.001, temperature=0.5) == (
+        POLICIES["boltzmann"], 0.5)  # fmt: skip
+    # A Policy object, as a fork hands it in, is used as it is.
+    assert play_lib.play_policy(POLICIES["boltzmann"], epsilon=None, temperature=2.0)[1] == 2.0
+    for kwargs, message in [
+        (dict(policy="softmax", temperature=1.0), "policy='softmax' is invalid: one of epsilon"),
+        (dict(policy="epsilon"), "epsilon=None must be in [0, 1]"),
+        (dict(policy="epsilon", epsilon=1.5), "epsilon=1.5 must be in [0, 1]"),
+        (dict(policy="boltzmann", epsilon=0.1), "temperature=None must be > 0"),
+        (dict(policy="boltzmann", temperature=0.0), "temperature=0.0 must be > 0"),
+    ]:
+        kwargs = {"epsilon": None, "temperature": None, **kwargs}
+        with pytest.raises(ValueError, match=re.escape(message)):
+            play_lib.play_policy(kwargs.pop("policy"), **kwargs)

@@ -20,7 +20,7 @@ from jaxdqn import presets as config_module
 from jaxdqn.backends import observation_spec
 from jaxdqn.train import make_optimizer
 
-README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+README = pathlib.Path(__file__).resolve().parent.parent / "docs" / "presets.md"
 FRAMES_PER_AGENT_STEP = 4  # Extended Data Table 1: action repeat 4; atari_lib: frame_skip=4
 
 

@@ -161,6 +161,7 @@ def test_real_assault_stream_bit_identical():
 @pytest.mark.parametrize("flag, expected", [(None, True), (True, True), (False, False)])
 def test_config_flag_selects_storage(flag, expected):
     from jaxdqn.config import Config, ReplayConfig, TrainConfig
+    from jaxdqn.plan import make_plan
     from jaxdqn.train import make_train
 
     config = Config(
@@ -168,7 +169,7 @@ def test_config_flag_selects_storage(flag, expected):
         replay=ReplayConfig(replay_capacity=1_000, dedup_frames=flag),
         train=TrainConfig(learning_starts=100, total_frames=1_000),
     )
-    trainer = make_train(config)
+    trainer = make_train(make_plan(config))
     assert trainer.replay.dedup_frames is expected
     per_transition = replay_nbytes(1_000, 1, (4, 84, 84), np.uint8, flag) / 1_000
     assert (per_transition < 7_200) is expected

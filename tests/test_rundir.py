@@ -20,6 +20,7 @@ from jaxdqn import rundir
 from jaxdqn.checkpoint import load_run_config
 from jaxdqn.config import config_from_dict
 from jaxdqn.loop import run_experiment
+from jaxdqn.plan import make_plan
 from jaxdqn.presets import cartpole
 from jaxdqn.registry import component_registries
 from jaxdqn.rundir import RunLockedError, lock_run_dir
@@ -86,7 +87,7 @@ def test_second_process_is_refused_until_the_holder_dies(tmp_path):
             lock_run_dir(run)
         # run_experiment takes the lock before any training: a --resume is refused.
         with pytest.raises(RunLockedError, match=re.escape(message)):
-            run_experiment(cartpole_config(tmp_path, "r"), resume=True)
+            run_experiment(make_plan(cartpole_config(tmp_path, "r")), resume=True)
         assert sorted(p.name for p in run.iterdir()) == ["LOCK"]  # nothing was written
     finally:
         holder.send_signal(signal.SIGKILL)
@@ -142,7 +143,7 @@ def test_unwritable_run_dir_fails_before_training(case, tmp_path, monkeypatch):
                 (tmp_path / "r").chmod(0o500)
     try:
         with pytest.raises(OSError) as exc:
-            run_experiment(cartpole_config(run_dir, "r"), resume=resume)
+            run_experiment(make_plan(cartpole_config(run_dir, "r")), resume=resume)
     finally:
         tmp_path.chmod(0o700)
         if resume:

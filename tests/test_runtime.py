@@ -130,3 +130,32 @@ def test_resume_says_what_changed_in_the_runtime(tmp_path, capsys):
     assert "float rounding): chunk_iterations: 250 then, 100 now" in out
     record = json.loads((tmp_path / "r" / "config.json").read_text())
     assert record["runtime"]["chunk_iterations"] == 100  # how it runs now
+
+
+def test_a_conv_network_under_a_new_name_gets_the_straight_line_path():
+    """The CPU strategy follows what the built network is (it convolves its input), not the
+    name it was registered under: a fork's copy of the Nature CNN runs as `nature` does."""
+    from jaxdqn import networks
+    from jaxdqn.runtime import uses_convolutions
+
+    networks.NETWORKS["forked_conv"] = networks.NETWORKS["nature"]
+    networks.NETWORKS["forked_mlp"] = networks.NETWORKS["mlp"]
+    try:
+        for seeds in (1, 2):
+            config = with_seeds(nature(), seeds)
+            forked = dataclasses.replace(
+                config, agent=dataclasses.replace(config.agent, network="forked_conv")
+            )
+            assert resolve(forked) == resolve(config)
+        assert resolve(forked).straight_line and resolve(forked).seed_loop
+        mlp = cartpole_preset()
+        forked_mlp = dataclasses.replace(
+            mlp, agent=dataclasses.replace(mlp.agent, network="forked_mlp")
+        )
+        assert resolve(forked_mlp) == resolve(mlp)
+    finally:
+        del networks.NETWORKS["forked_conv"], networks.NETWORKS["forked_mlp"]
+    a = nature().agent
+    assert uses_convolutions(networks.NatureQNetwork(4), (4, 84, 84), np.uint8)
+    assert uses_convolutions(networks.NETWORKS["minatar"](4, a), (10, 10, 4), np.bool_)
+    assert not uses_convolutions(networks.NETWORKS["mlp"](2, a), (4,), np.float32)

@@ -234,17 +234,23 @@ def test_export_to_another_directory_names_the_run(tmp_path):
 
 def test_wandb_online_without_a_server_falls_back_to_offline(tmp_path, monkeypatch, capsys):
     """No W&B server at WANDB_BASE_URL (a closed port on this machine): a warning, then the
-    runs go offline into the run directory with every record."""
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{port}")
-    for name in ("WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR"):
-        monkeypatch.setenv(name, str(tmp_path / name.lower()))
-    monkeypatch.delenv("WANDB_MODE", raising=False)
-    run = copy_example(tmp_path)
-    track.main([str(run), "--track", "wandb"])  # online is the default
+    runs go offline into the run directory with every record.
+
+    The port stays bound, never listening, until the run is over: connections to it are
+    refused, and no other process can take it. (Released at once, as this test first did, a
+    busy machine could hand it to a server another test starts, e.g. test_distributed's
+    coordinator, which picks its port the same way; the W&B check then found a "server".)"""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{port}")
+        for name in ("WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR"):
+            monkeypatch.setenv(name, str(tmp_path / name.lower()))
+        monkeypatch.delenv("WANDB_MODE", raising=False)
+        run = copy_example(tmp_path)
+        track.main([str(run), "--track", "wandb"])  # online is the default
     out = " ".join(capsys.readouterr().out.split())
+    assert f"127.0.0.1:{port}: Connection refused" in out
     assert "cannot be reached" in out and "logging offline instead" in out
     assert "wandb sync" in out
     records = read_records(run / "metrics.jsonl")

@@ -168,8 +168,9 @@ def test_warmup_and_learning_chunk_compile_once(tmp_path):
 
     from jaxdqn.checkpoint import Checkpointer
     from jaxdqn.loop import train
+    from jaxdqn.plan import make_plan
     from jaxdqn.presets import cartpole
-    from jaxdqn.runtime import RuntimeOptions, resolve
+    from jaxdqn.runtime import RuntimeOptions
 
     config = cartpole()
     config = dataclasses.replace(
@@ -192,8 +193,7 @@ def test_warmup_and_learning_chunk_compile_once(tmp_path):
     monitoring.register_event_duration_secs_listener(listener)
     try:
         out = train(
-            config,
-            resolve(config, RuntimeOptions(chunk_iterations=50)),
+            make_plan(config, RuntimeOptions(chunk_iterations=50)),
             checkpointer=Checkpointer(tmp_path),
         )
     finally:
