@@ -23,6 +23,7 @@ from jaxdqn.backends.host import AleHostEnv  # noqa: E402
 from jaxdqn.config import Config, EnvConfig, EvalConfig  # noqa: E402
 from jaxdqn.evaluate import eval_env_seeds, make_evaluator  # noqa: E402
 from jaxdqn.metrics import read_metrics  # noqa: E402
+from jaxdqn.runtime import resolve  # noqa: E402
 
 ASSAULT_REWARD_UNIT = 21  # one enemy ship: Assault's raw rewards are its multiples
 ASSAULT_UP = 2  # Assault's minimal action set: NOOP, FIRE, UP (fires upward), RIGHT, …
@@ -148,7 +149,7 @@ def test_non_atari_ids_are_refused_with_the_backend_that_runs_them(capsys):
     with pytest.raises(ValueError, match=r"env_id='Asault-v5'.*Did you mean Assault-v5\?"):
         EnvConfig(env_id="Asault-v5", env_backend="ale-xla")
     with pytest.raises(ValueError, match="ale-xla cannot run with devices=2"):
-        EnvConfig(env_backend="ale-xla", devices="2", num_seeds=2)
+        resolve(Config(env=EnvConfig(env_backend="ale-xla", devices="2", num_seeds=2)))
     with pytest.raises(SystemExit) as exc:  # the command line stops before any env is built
         assault.main(["--env-backend", "ale-xla", "--env-id", "CartPole-v1", "--network", "mlp"])
     assert exc.value.code == 2

@@ -116,7 +116,15 @@ def test_config_json_records_the_launch_only_inside_a_run(tmp_path):
 
 
 def test_parse_remembers_the_preset_and_flags_as_given():
-    flags = ["--preset", "cleanrl", "--temperature-start=1,2", "--run-dir", "runs/x"]
+    flags = [
+        "--preset",
+        "cleanrl",
+        "--temperature-start=1,2",
+        "--run-dir",
+        "runs/x",
+        "--replay-capacity",
+        "10000",
+    ]  # a small replay: the memory check passes anywhere
     config, _, _ = cli.parse("nature", "", flags)
     assert cli._LAUNCHES[config] == {"preset": "cleanrl", "flags": flags}
     assert config.train.run_dir == "runs/x"
@@ -163,8 +171,8 @@ def test_run_hands_the_launch_to_config_json(tmp_path, monkeypatch):
     here, writes config.json inside it)."""
     from jaxdqn import loop
 
-    def run_experiment(config, **kwargs):
-        rundir.write_config(tmp_path, config)
+    def run_experiment(plan, **kwargs):
+        rundir.write_config(tmp_path, plan.config)
         return {"stopped": None}
 
     monkeypatch.setattr(loop, "run_experiment", run_experiment)

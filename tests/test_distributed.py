@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from jaxdqn import distributed
-from jaxdqn.config import EnvConfig
+from jaxdqn.config import AgentConfig, Config, EnvConfig
 from jaxdqn.metrics import read_metrics
 from jaxdqn.presets import cartpole
 from jaxdqn.runtime import resolve
@@ -41,7 +41,14 @@ def test_seeds_must_split_evenly_over_devices():
     with pytest.raises(ValueError, match="devices='two' is invalid"):
         EnvConfig(env_id="CartPole-v1", devices="two")
     with pytest.raises(ValueError, match="envpool-xla cannot run with devices=2"):
-        EnvConfig(env_id="CartPole-v1", num_seeds=2, devices="2", env_backend="envpool-xla")
+        resolve(
+            Config(
+                env=EnvConfig(
+                    env_id="CartPole-v1", num_seeds=2, devices="2", env_backend="envpool-xla"
+                ),
+                agent=AgentConfig(network="mlp"),
+            )
+        )
     assert EnvConfig(env_id="CartPole-v1", num_seeds=4, devices=4).devices == "4"
     config = cartpole()
     config = type(config)(env=EnvConfig(env_id="CartPole-v1", num_seeds=8, devices="8"),

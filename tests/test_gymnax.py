@@ -29,6 +29,7 @@ from jaxdqn.networks import NETWORKS, MinAtarQNetwork  # noqa: E402
 from jaxdqn.plan import make_plan  # noqa: E402
 from jaxdqn.presets import cartpole as cartpole_preset  # noqa: E402
 from jaxdqn.presets import minatar as minatar_preset  # noqa: E402
+from jaxdqn.registry import check_pairings  # noqa: E402
 from jaxdqn.runtime import resolve  # noqa: E402
 from jaxdqn.train import make_train  # noqa: E402
 from tests.test_checkpoint import assert_trees_equal, training_records  # noqa: E402
@@ -227,7 +228,9 @@ def test_bad_inputs_fail_before_anything_is_allocated(tmp_path, capsys, flags, m
 
 def test_minatar_network_refused_off_minatar():
     with pytest.raises(ValueError, match="network='minatar' is invalid: .*CartPole-v1"):
-        Config(env=EnvConfig(env_id="CartPole-v1"), agent=AgentConfig(network="minatar"))
+        check_pairings(
+            Config(env=EnvConfig(env_id="CartPole-v1"), agent=AgentConfig(network="minatar"))
+        )
 
 
 @pytest.mark.slow
