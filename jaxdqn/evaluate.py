@@ -47,15 +47,23 @@ def eval_env_seeds(config: Config) -> list[int]:
 
 
 def make_evaluator(
-    config: Config, q_values: Callable, *, seed_offset: int = 0, total_seeds: int | None = None
+    config: Config,
+    q_values: Callable,
+    *,
+    seed_offset: int = 0,
+    total_seeds: int | None = None,
+    sample: Callable | None = None,
 ) -> Callable:
-    """Returns evaluate(params, key) → scores `[S, eval_episodes]` (numpy, unclipped).
+    """Returns evaluate(params, key, observe=None) → scores `[S, eval_episodes]` (numpy,
+    unclipped).
 
     `q_values(params, obs, key)` gives Q-values (the key: a noisy network's noise, drawn
     anew for every action as in training). `params` carry a leading seed axis; each seed plays
-    `eval_episodes` games in its own envs.
+    `eval_episodes` games in its own envs. `sample(key, q)` → actions picks them (default:
+    ε-greedy at `eval_epsilon`). `observe(q, playing)`, if given, sees every step's Q-values
+    `[S, eval_episodes, A]` and which games are still playing `[S, eval_episodes]` (numpy).
     A process that evaluates seeds `[seed_offset, seed_offset + S)` of a run of `total_seeds`
-    draws the same ε-greedy keys for them as a single process evaluating them all.
+    draws the same keys for them as a single process evaluating them all.
     """
     S, n = config.env.num_seeds, config.eval.eval_episodes
     total = total_seeds or S
@@ -68,16 +76,18 @@ def make_evaluator(
     env = backends.make_host_env(
         eval_env_config, backends.library(config.env), evaluation=True, seeds=eval_env_seeds(config)
     )
-    epsilon = config.eval.eval_epsilon
+    if sample is None:
+        epsilon = config.eval.eval_epsilon
+        sample = lambda k, q: epsilon_greedy(k, q, epsilon)  # noqa: E731
 
     @jax.jit
     def act(params, obs, key):  # obs [S, n, *obs_shape]
         keys = jax.random.split(key, total)[seed_offset : seed_offset + S]
         noise_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)  # noisy networks
         q = jax.vmap(q_values)(params, obs, noise_keys)
-        return jax.vmap(lambda k, qq: epsilon_greedy(k, qq, epsilon))(keys, q)
+        return jax.vmap(sample)(keys, q), q
 
-    def evaluate(params, key) -> np.ndarray:
+    def evaluate(params, key, observe: Callable | None = None) -> np.ndarray:
         obs = env.reset()
         obs_shape = obs.shape[1:]
         scores = np.zeros(S * n, np.float64)
@@ -85,7 +95,9 @@ def make_evaluator(
         finished = np.zeros(S * n, bool)
         while not finished.all():
             key, act_key = jax.random.split(key)
-            actions = act(params, jnp.asarray(obs).reshape((S, n) + obs_shape), act_key)
+            actions, q = act(params, jnp.asarray(obs).reshape((S, n) + obs_shape), act_key)
+            if observe is not None:
+                observe(np.asarray(q), ~finished.reshape(S, n))
             step = env.step(np.asarray(actions).reshape(S * n))
             obs = step.obs
             running += np.where(finished, 0.0, step.game_reward)

@@ -2,6 +2,7 @@
 play's policies (ε-greedy, Boltzmann at a temperature) on untrained networks."""
 
 import dataclasses
+import json
 import re
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "experiments"))
 
 import assault  # noqa: E402
+import evaluate  # noqa: E402
 import play  # noqa: E402
 
 from jaxdqn import play as play_lib  # noqa: E402
@@ -70,6 +72,35 @@ def test_export_and_load_params_match_checkpoint(tiny_assault_run, tmp_path, cap
     b = play.main(["--run", str(run_dir), "--seed-index", "1", "--max-episode-steps", "60"])
     assert a["scores"] == b["scores"]
     assert "mean score over 1 game(s)" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_evaluate_command_plays_the_same_games_for_policies_that_agree(tiny_assault_run, tmp_path):
+    """Every seed of the run plays the same games under ε = 0 and under Boltzmann at τ → 0
+    (both the argmax); the Q gaps are those of the states played, recomputed here."""
+    _, run_dir = tiny_assault_run
+    common = ["--run", str(run_dir), "--episodes", "2", "--q-gaps"]
+    greedy = evaluate.main([*common, "--epsilon", "0", "--out", str(tmp_path / "g.json")])
+    cold = evaluate.main([*common, "--policy", "boltzmann", "--temperature", "1e-6"])
+    (g,), (c,) = greedy["runs"], cold["runs"]
+    assert np.shape(g["scores"]) == (2, 2) and g["scores"] == c["scores"]
+    assert g["q_gaps"] == c["q_gaps"]
+    assert json.loads((tmp_path / "g.json").read_text()) == json.loads(json.dumps(greedy))
+    # 2 seeds × 2 games of at most 100 steps (the run's evaluation cap); gaps are ≥ 0.
+    assert 2 <= g["q_gaps"][0]["states"] <= 200
+    assert 0 <= g["q_gaps"][0]["quantiles"]["0.1"] <= g["q_gaps"][0]["median"]
+    assert greedy["q_gap_pooled"]["states"] == sum(q["states"] for q in g["q_gaps"])
+
+
+def test_q_gaps_keep_the_states_still_playing():
+    gaps = evaluate.Gaps(num_seeds=2)
+    q = np.array([[[1.0, 3.0, 2.5], [0.0, 0.0, -1.0]], [[5.0, 1.0, 2.0], [4.0, 4.5, 0.0]]])
+    gaps(q, np.array([[True, True], [False, True]]))
+    gaps(q + np.array([0.0, 0.0, 1.0]), np.array([[True, False], [False, False]]))
+    # seed 0: 3 - 2.5, 0 - 0, then 3.5 - 3; seed 1: 4.5 - 4 only.
+    np.testing.assert_allclose(gaps.arrays()[0], [0.5, 0.0, 0.5])
+    np.testing.assert_allclose(gaps.arrays()[1], [0.5])
+    assert gaps.summary()[0]["states"] == 3 and gaps.summary()[0]["median"] == 0.5
 
 
 @pytest.mark.slow
