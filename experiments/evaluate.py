@@ -1,7 +1,7 @@
 """Evaluate a finished run's agents again: every seed, N full games, any exploration policy.
 
     python experiments/evaluate.py --run runs/NAME --episodes 100 --epsilon 0
-    python experiments/evaluate.py --run runs/NAME --episodes 100 --policy boltzmann --temperature 0.1
+    python experiments/evaluate.py --run runs/NAME --policy boltzmann --temperature 0.1
     python experiments/evaluate.py --run runs/NAME --episodes 10 --epsilon 0 --q-gaps
 
 The games follow the run's evaluation protocol (`docs/evaluation.md`: full games, real scores,
@@ -80,8 +80,8 @@ class Gaps:
     def summary(self) -> list[dict]:
         out = []
         for g in self.arrays():
-            out.append({"states": int(g.size), "median": float(np.median(g)),
-                        "quantiles": {str(q): float(np.quantile(g, q)) for q in QUANTILES}})  # fmt: skip
+            quantiles = {str(q): float(np.quantile(g, q)) for q in QUANTILES}
+            out.append({"states": int(g.size), "median": float(np.median(g)), "quantiles": quantiles})
         return out
 
 

@@ -17,8 +17,8 @@ from jaxdqn import cli
 
 # The scripts of experiments/ keep their one copy of each command; this table only names them.
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
-COMMANDS = ("assault", "atari100k", "cartpole", "minatar", "exploration", "sweep", "play", "evaluate",
-            "plot", "track")  # fmt: skip
+COMMANDS = ("assault", "atari100k", "cartpole", "minatar", "exploration", "sweep", "play",
+            "evaluate", "plot", "track")  # fmt: skip
 TRAIN = "Train one run of any preset (--preset NAME, default cartpole; listed by train --help)."
 
 
