@@ -81,7 +81,9 @@ class Gaps:
         out = []
         for g in self.arrays():
             quantiles = {str(q): float(np.quantile(g, q)) for q in QUANTILES}
-            out.append({"states": int(g.size), "median": float(np.median(g)), "quantiles": quantiles})
+            out.append(
+                {"states": int(g.size), "median": float(np.median(g)), "quantiles": quantiles}
+            )
         return out
 
 
