@@ -4,6 +4,7 @@ numbers, plain numpy / Python references, seaborn's own band and (where it impor
 import json
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -533,3 +534,46 @@ def test_runs_that_differ_in_their_agent_are_labelled_by_it():
         "categorical_double_q, mlp_dueling, noisy, 3-step, prioritized · epsilon",
     ]
     assert run_labels([runs[0], Run(Path("c"), records, dqn)]) == ["epsilon [a]", "epsilon [c]"]
+
+
+def test_probability_of_improvement_hand_worked_and_against_mann_whitney():
+    from jaxdqn.analysis.stats import probability_of_improvement
+
+    # x = 1 beats only 0; x = 2 ties twice and beats 0; x = 3 beats all: (1 + 2 + 3) / 9.
+    assert probability_of_improvement([1, 2, 3], [2, 2, 0]) == pytest.approx(6 / 9)
+    rng = np.random.default_rng(3)
+    x, y = rng.integers(0, 5, 7).astype(float), rng.integers(0, 5, 5).astype(float)
+    u = scipy.stats.mannwhitneyu(x, y).statistic  # counts ties as one half
+    assert probability_of_improvement(x, y) == pytest.approx(u / (x.size * y.size))
+    with pytest.raises(ValueError, match="one score per run"):
+        probability_of_improvement([], [1.0])
+
+
+def test_probability_of_improvement_ci():
+    from jaxdqn.analysis.stats import probability_of_improvement_ci
+
+    # Every run of X above every run of Y: every resample says 1.
+    assert probability_of_improvement_ci([5, 6, 7], [1, 2, 3], reps=500) == (1.0, 1.0, 1.0)
+    p, low, high = probability_of_improvement_ci([1, 4, 6], [2, 3, 5], reps=2_000)
+    assert p == pytest.approx(5 / 9) and 0.0 <= low < p < high <= 1.0
+    # The same runs on both sides: one half, and the interval is symmetric about it.
+    p, low, high = probability_of_improvement_ci([1, 2, 3, 4], [1, 2, 3, 4], reps=4_000)
+    assert p == 0.5 and low == pytest.approx(1 - high, abs=0.03)
+
+
+def test_compare_reads_the_committed_arms(tmp_path):
+    """The comparison of the committed DrQ(ε) and DER seeds prints the finals the results
+    pages print, and P(DER > DrQ(ε)) from the nine pairs of seeds."""
+    from jaxdqn.analysis import compare
+
+    root = Path(__file__).resolve().parent.parent / "results"
+    out = compare.main(["--arm", f"DrQ={root / 'atari100k'}", "--arm",
+                        f"DER={root / 'atari100k-der'}", "--out", str(tmp_path / "c")])  # fmt: skip
+    drq, der = out["curves"]
+    assert "634.5 [575.1, 668.0]" in out["table"] and "512.7 [468.3, 581.3]" in out["table"]
+    # DER's 581.3 beats DrQ's 575.1 only: 1 of 9 pairs.
+    wins = (der.finals[:, None] > drq.finals[None, :]).mean()
+    assert wins == pytest.approx(1 / 9) and f"| {wins:.2f} [" in out["table"]
+    assert (tmp_path / "c.png").stat().st_size > 10_000
+    with pytest.raises(SystemExit):
+        compare.main(["--arm", "no-equals-sign", "--out", str(tmp_path / "d")])

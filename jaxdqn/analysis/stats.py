@@ -129,3 +129,38 @@ def stratified_bootstrap_ci(
     resampled = [g[rng.integers(0, g.size, size=(reps, g.size))] for g in games]
     low, high = np.percentile(statistic(resampled), _tails(confidence))
     return float(statistic(games)), float(low), float(high)
+
+
+def probability_of_improvement(x: Sequence[float], y: Sequence[float]) -> float:
+    """P(X > Y) of one game (Agarwal et al. 2021): the chance that a run of X scores above a
+    run of Y, each of X's runs against each of Y's, a tie counting one half (the Mann-Whitney
+    U statistic over |x|·|y|)."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if x.ndim != 1 or y.ndim != 1 or x.size == 0 or y.size == 0:
+        raise ValueError(f"needs one score per run of each, got shapes {x.shape}, {y.shape}")
+    return float(_improvement(x[None], y[None])[0])
+
+
+def _improvement(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """`probability_of_improvement` of each row: x `[reps, n]`, y `[reps, m]` → `[reps]`."""
+    diff = x[:, :, None] - y[:, None, :]
+    return ((diff > 0) + 0.5 * (diff == 0)).mean(axis=(1, 2))
+
+
+def probability_of_improvement_ci(
+    x: Sequence[float],
+    y: Sequence[float],
+    reps: int = AGGREGATE_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    confidence: float = CONFIDENCE,
+) -> tuple[float, float, float]:
+    """`(P(X > Y), low, high)`: the percentile CI resamples the runs of X and of Y, each with
+    replacement within itself (rliable's stratified bootstrap over two independent sets of
+    runs): one `numpy.random.default_rng(seed)`, X's indices drawn first."""
+    p = probability_of_improvement(x, y)
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    rng = np.random.default_rng(seed)
+    xs = x[rng.integers(0, x.size, size=(reps, x.size))]
+    ys = y[rng.integers(0, y.size, size=(reps, y.size))]
+    low, high = np.percentile(_improvement(xs, ys), _tails(confidence))
+    return p, float(low), float(high)
