@@ -139,9 +139,16 @@ def keep_priorities(replay_state: ReplayState, indices: Array, priorities: Array
     return replay_state
 
 
-def forward(parts: Parts, params, obs: Array, key: chex.PRNGKey):
-    """The network's `QOutput` of observations `[..., *obs]` (key: the network's noise)."""
-    return networks.forward(parts.network, params, obs, key)
+def forward(parts: Parts, params, obs: Array, key: chex.PRNGKey, num_fractions: int | None = None):
+    """The network's `QOutput` of observations `[..., *obs]` (key: the network's noise and
+    sampled fractions; num_fractions: the τ an implicit quantile network draws, None: K)."""
+    return networks.forward(parts.network, params, obs, key, num_fractions)
+
+
+def stochastic(parts: Parts) -> bool:
+    """Whether the network's forward passes differ by their key: noisy layers, or quantile
+    fractions drawn per pass (IQN). Such passes each get a fresh key and are never shared."""
+    return parts.noisy or networks.fraction_samples(parts.network) is not None
 
 
 def q_values(parts: Parts, params, obs: Array, key: chex.PRNGKey) -> Array:
@@ -194,14 +201,17 @@ def act_randomly(parts: Parts, state: AgentState, obs: Array) -> tuple[AgentStat
 def loss_fn(parts: Parts, params, target_params, batch, weights: Array, keys: Array):
     """The importance-weighted mean loss of a batch; returns (loss, (mean max-Q, priorities))."""
     sg = jax.lax.stop_gradient
-    online_tm1 = forward(parts, params, batch.s_tm1, keys[0])
+    # IQN: N fractions where the quantiles are learned, N' in the target; other passes K.
+    samples = networks.fraction_samples(parts.network)
+    n_online, n_target = (None, None) if samples is None else samples[:2]
+    online_tm1 = forward(parts, params, batch.s_tm1, keys[0], n_online)
     # Outputs a loss does not read (q_t online without double-Q, the target at s_tm1
     # without Munchausen) cost nothing: XLA drops their forward passes.
     online_t = sg(forward(parts, params, batch.s_t, keys[1]))
-    if parts.target_is_online and not parts.noisy:
+    if parts.target_is_online and not stochastic(parts):
         target_t = online_t
     else:
-        target_t = sg(forward(parts, target_params, batch.s_t, keys[2]))
+        target_t = sg(forward(parts, target_params, batch.s_t, keys[2], n_target))
     target_tm1 = sg(forward(parts, target_params, batch.s_tm1, keys[3]))
     for out in (online_tm1, online_t, target_t):
         chex.assert_shape(out.q_values, (parts.batch_size, parts.num_actions))
@@ -240,9 +250,10 @@ def augment_batch(parts: Parts, state: AgentState, batch):
 
 
 def forward_keys(parts: Parts, state: AgentState) -> tuple[AgentState, Array]:
-    """Keys `[4]` for the loss's four forward passes: fresh noise for a noisy network, else
-    the state's key repeated (deterministic networks ignore it). Returns (state, keys)."""
-    if not parts.noisy:
+    """Keys `[4]` for the loss's four forward passes: fresh noise for a noisy network (or fresh
+    fractions for IQN), else the state's key repeated (deterministic networks ignore it).
+    Returns (state, keys)."""
+    if not stochastic(parts):
         return state, jnp.stack([state.key] * 4)
     key, noise_key = jax.random.split(state.key)
     return state.replace(key=key), jax.random.split(noise_key, 4)

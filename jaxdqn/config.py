@@ -159,13 +159,21 @@ class AgentConfig:
     """Image augmentation of replayed observations while learning (never when acting or
     evaluating): none, or drq (random shift of ±4 pixels and intensity scaling, Kostrikov et
     al. 2021); any name registered in jaxdqn.augmentations.AUGMENTATIONS."""
-    head: Literal["q", "categorical", "quantile"] = "q"
-    """Output head of the network: q (one Q-value per action), categorical (a distribution
-    over num_atoms fixed returns in [v_min, v_max], C51: Bellemare et al. 2017) or quantile
-    (num_atoms quantiles of the return, QR-DQN: Dabney et al. 2018)."""
+    head: Literal["q", "categorical", "quantile", "implicit_quantile"] = "q"
+    """Output head of the network: q (one Q-value per action), categorical (C51: num_atoms fixed
+    returns in [v_min, v_max]), quantile (QR-DQN: num_atoms quantiles of the return) or
+    implicit_quantile (IQN: quantiles at fractions τ drawn every forward pass)."""
     num_atoms: int = 51
     """Atoms of the categorical head (C51: 51) or quantiles of the quantile head (QR-DQN:
     200)."""
+    num_tau_samples: int = 64
+    """IQN's N: fractions the online network draws where it learns, at s_tm1 (IQN: 64)."""
+    num_tau_prime_samples: int = 64
+    """IQN's N': fractions the target network draws at s_t (IQN: 64)."""
+    num_quantile_samples: int = 32
+    """IQN's K: fractions drawn to act and to select the next action (IQN: 32)."""
+    quantile_embedding_dim: int = 64
+    """IQN's n: cosines cos(π·i·τ) that embed each fraction (IQN: 64)."""
     v_min: float = -10.0
     """Smallest return of the categorical support (C51: -10)."""
     v_max: float = 10.0
@@ -177,8 +185,8 @@ class AgentConfig:
     loss: str = "q"
     """What the network learns: q (max-Q over the target network), double_q (van Hasselt et
     al. 2016), categorical / categorical_double_q (C51; --head categorical), quantile /
-    quantile_double_q (QR-DQN; --head quantile); any name registered in
-    jaxdqn.losses.LOSSES."""
+    quantile_double_q (QR-DQN; --head quantile), implicit_quantile / implicit_quantile_double_q
+    (IQN; --head implicit_quantile); any name registered in jaxdqn.losses.LOSSES."""
     td_loss: Literal["huber", "mse"] = "huber"
     """Loss on the TD error of q and double_q: huber (δ=1, the error clipping of Mnih et al.
     2015) or mse."""
@@ -234,8 +242,8 @@ class AgentConfig:
     def __post_init__(self):
         if self.conv_padding not in ("VALID", "SAME"):
             fail("conv_padding", self.conv_padding, "one of VALID, SAME")
-        if self.head not in ("q", "categorical", "quantile"):
-            fail("head", self.head, "one of q, categorical, quantile")
+        if self.head not in ("q", "categorical", "quantile", "implicit_quantile"):
+            fail("head", self.head, "one of q, categorical, quantile, implicit_quantile")
         check_int("num_atoms", self.num_atoms, 2 if self.head == "categorical" else 1)
         real = (-math.inf, math.inf)
         check_fields(self, ranges={"v_min": real, "v_max": real})
@@ -254,7 +262,9 @@ class AgentConfig:
         for tau in self.temperature_start:
             check_range("temperature_start", tau, 0.0, math.inf, lo_open=True)
         positive = (0.0, math.inf, "open")
-        check_fields(self, {"exploration_steps": 1, "target_update_period": 1},
+        iqn = dict.fromkeys(("num_tau_samples", "num_tau_prime_samples", "num_quantile_samples",
+                             "quantile_embedding_dim"), 1)  # fmt: skip
+        check_fields(self, {"exploration_steps": 1, "target_update_period": 1, **iqn},
                       {"quantile_kappa": (0.0, math.inf), "gamma": (0.0, 1.0),
                        "epsilon_start": (0.0, 1.0), "epsilon_end": (0.0, 1.0),
                        "temperature_end": positive, "learning_rate": positive,

@@ -199,17 +199,19 @@ def quantile_q_learning(
     dist_q_t: Array,
     huber_param: float = 0.0,
 ) -> Array:
-    """Quantile regression loss of QR-DQN's Q-learning target.
+    """Quantile regression loss of QR-DQN's (and IQN's) Q-learning target.
 
     Dabney et al. 2018, "Distributional Reinforcement Learning with Quantile Regression": the
     next action a* maximises the mean of dist_q_t_selector's quantiles (the target network for
     QR-DQN, the online one for a double-Q variant); the target quantiles
     r_t + discount_t·dist_q_t[:, a*] are held fixed, and `quantile_regression_loss` fits
-    dist_q_tm1[:, a_tm1] to them. Note rlax's layout: quantiles first, actions second.
+    dist_q_tm1[:, a_tm1] to them. Note rlax's layout: quantiles first, actions second. With
+    the fractions an implicit quantile network sampled as `tau_q_tm1`, and N' target samples,
+    this is IQN's loss (Dabney, Ostrovski et al. 2018, "Implicit Quantile Networks", eq. 3).
 
     Args:
       dist_q_tm1: quantiles of each action's return at s_tm1, `[N, A]`.
-      tau_q_tm1: their quantile levels, `[N]` (e.g. `quantile_midpoints(N)`).
+      tau_q_tm1: their quantile levels, `[N]` (`quantile_midpoints(N)`, or IQN's sampled τ).
       a_tm1: the action taken, int scalar.
       r_t: reward, scalar.
       discount_t: γ, or 0 at a terminal, scalar.

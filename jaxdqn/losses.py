@@ -162,7 +162,8 @@ def from_td_error(td_error: Callable[[LossInputs], Array]) -> LossFactory:
 def needs(x: LossInputs, field: str, loss_name: str) -> None:
     """Fails at trace time (before anything is allocated) when the network gives no `field`."""
     if getattr(x.online_tm1, field, None) is None:
-        head = {"logits": "categorical", "quantiles": "quantile"}.get(field, field)
+        head = {"logits": "categorical", "quantiles": "quantile",
+                "fractions": "implicit_quantile"}.get(field, field)  # fmt: skip
         raise ValueError(
             f"loss {loss_name!r} needs a network output with {field} (--head {head}); this "
             "network gives Q-values only"
@@ -231,6 +232,34 @@ def quantile_loss(double: bool) -> LossFactory:
     return factory
 
 
+def implicit_quantile_loss(double: bool) -> LossFactory:
+    """IQN (Dabney et al. 2018, "Implicit Quantile Networks", eq. 3): quantile Huber regression
+    (κ = --quantile-kappa) of the online quantiles at their N sampled fractions onto the
+    target's N' quantiles at s_t. The next action maximises the mean of the target pass's N'
+    quantiles, or with `double` of the online network's K (Dopamine's double_dqn). Without
+    double_dqn Dopamine selects with a target pass of K fractions of its own; here the N'
+    evaluated ones select: the same means estimated, one pass fewer, not drawn apart."""
+    name = "implicit_quantile_double_q" if double else "implicit_quantile"
+
+    def factory(agent_config) -> LossFn:
+        kappa = agent_config.quantile_kappa
+
+        def loss(x: LossInputs) -> tuple[Array, Array]:
+            needs(x, "fractions", name)
+            # Our heads give [A, N]; rlax's quantile functions take [N, A].
+            dist_tm1, dist_t = x.online_tm1.quantiles.T, x.target_t.quantiles.T
+            selector = (x.online_t if double else x.target_t).quantiles.T
+            value = quantile_q_learning(
+                dist_tm1, x.online_tm1.fractions, x.a_tm1, x.r_t, x.discount_t, selector,
+                dist_t, kappa,
+            )  # fmt: skip
+            return value, value
+
+        return loss
+
+    return factory
+
+
 # Name → LossFactory; `--loss` names one. A fork adds a name: `LOSSES["mine"] =
 # from_td_error(my_td_error)` for a new TD target, or any LossFactory.
 LOSSES: dict[str, LossFactory] = {
@@ -240,6 +269,8 @@ LOSSES: dict[str, LossFactory] = {
     "categorical_double_q": categorical_loss(double=True),
     "quantile": quantile_loss(double=False),
     "quantile_double_q": quantile_loss(double=True),
+    "implicit_quantile": implicit_quantile_loss(double=False),
+    "implicit_quantile_double_q": implicit_quantile_loss(double=True),
 }
 LOSSES = Registry(LOSSES)  # remembers the module that registers each name
 
@@ -249,4 +280,6 @@ LOSS_HEADS = {
     "categorical_double_q": "categorical",
     "quantile": "quantile",
     "quantile_double_q": "quantile",
+    "implicit_quantile": "implicit_quantile",
+    "implicit_quantile_double_q": "implicit_quantile",
 }

@@ -464,6 +464,45 @@ def minatar() -> Config:
     )  # fmt: skip
 
 
+def iqn() -> Config:
+    """IQN (Dabney, Ostrovski, Silver & Munos 2018) as Dopamine's JAX agent runs it on Atari.
+
+    Value by value from google/dopamine dopamine/jax/agents/implicit_quantile/configs/
+    implicit_quantile.gin (tests/test_presets_family.py checks them): JaxImplicitQuantileAgent
+    .kappa = 1.0 → quantile_kappa 1; .num_tau_samples = 64 → num_tau_samples 64 (N);
+    .num_tau_prime_samples = 64 → num_tau_prime_samples 64 (N'); .num_quantile_samples = 32 →
+    num_quantile_samples 32 (K); .gamma = 0.99; .update_horizon = 3 → n_step 3;
+    .min_replay_history = 20_000 → learning_starts 20_000; .update_period = 4 → train_freq 4;
+    .target_update_period = 8_000 (agent steps) → target_update_period 2_000 updates;
+    .epsilon_train = 0.01, .epsilon_eval = 0.001, .epsilon_decay_period = 250_000 → as c51;
+    .optimizer = 'adam', create_optimizer.learning_rate = 0.00005, .eps = 0.0003125 → adam
+    5e-5, optimizer_eps 3.125e-4, max_grad_norm 0; sticky_actions = True → 0.25;
+    Runner.max_steps_per_episode = 27_000; ReplayBuffer.max_capacity = 1_000_000,
+    .batch_size = 32. implicit_quantile_agent.py: quantile_embedding_dim=64 (not set by the
+    gin) → quantile_embedding_dim 64; double_dqn=False → loss implicit_quantile (the target
+    network's mean quantile picks the next action); its replay_scheme is not passed to
+    JaxDQNAgent, whose replay is uniform → prioritized False; ImplicitQuantileNetwork (Nature
+    torso, the embedding multiplied into its flattened features, dense 512, A per fraction) →
+    network nature, head implicit_quantile, SAME convs. The rest as c51.
+
+    Different here: the fractions are drawn per transition, not once per batch as Dopamine's
+    JAX agent does (its TensorFlow agent and the paper draw per transition); the next action
+    is picked from the target pass's N' fractions instead of a pass of K fractions of its own;
+    flax's default initialisers instead of Dopamine's variance scaling (as qr_dqn).
+    """
+    return _dopamine_jax_atari(
+        AgentConfig(
+            network="nature", conv_padding="SAME", head="implicit_quantile",
+            num_tau_samples=64, num_tau_prime_samples=64, num_quantile_samples=32,
+            quantile_embedding_dim=64, quantile_kappa=1.0, loss="implicit_quantile",
+            gamma=0.99, epsilon_end=0.01, exploration_steps=250_000,
+            exploration_from_learning_starts=True, learning_rate=5e-5, optimizer_eps=3.125e-4,
+            max_grad_norm=0.0, target_update_period=2_000,
+        ),
+        ReplayConfig(replay_capacity=1_000_000, batch_size=32, n_step=3),
+    )  # fmt: skip
+
+
 PRESETS = {
     "nature": nature,
     "dopamine": dopamine,
@@ -474,5 +513,6 @@ PRESETS = {
     "qr_dqn": qr_dqn,
     "rainbow": rainbow,
     "der": der,
+    "iqn": iqn,
     "minatar": minatar,
 }

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT / "experiments"))
 import _cli  # noqa: E402
 import assault  # noqa: E402
 
-ATARI = ["nature", "dopamine", "cleanrl", "drq_eps", "c51", "qr_dqn", "rainbow", "der"]
+ATARI = ["nature", "dopamine", "cleanrl", "drq_eps", "c51", "qr_dqn", "rainbow", "der", "iqn"]
 
 
 def test_the_old_script_module_is_the_library_module():

@@ -59,6 +59,33 @@ QR_SOURCE = {
     "weight_power_on_probability": 0.5,  # quantile_agent.py: 1 / sqrt(probs + 1e-10) / max
 }
 
+# implicit_quantile.gin, line by line, and implicit_quantile_agent.py.
+IQN_SOURCE = {
+    "kappa": 1.0,  # JaxImplicitQuantileAgent.kappa = 1.0
+    "num_tau_samples": 64,  # JaxImplicitQuantileAgent.num_tau_samples = 64
+    "num_tau_prime_samples": 64,  # JaxImplicitQuantileAgent.num_tau_prime_samples = 64
+    "num_quantile_samples": 32,  # JaxImplicitQuantileAgent.num_quantile_samples = 32
+    "gamma": 0.99,  # JaxImplicitQuantileAgent.gamma = 0.99
+    "update_horizon": 3,  # JaxImplicitQuantileAgent.update_horizon = 3
+    "min_replay_history": 20_000,  # JaxImplicitQuantileAgent.min_replay_history = 20_000
+    "update_period": 4,  # JaxImplicitQuantileAgent.update_period = 4
+    "target_update_period": 8_000,  # JaxImplicitQuantileAgent.target_update_period = 8_000
+    "epsilon_train": 0.01,  # JaxImplicitQuantileAgent.epsilon_train = 0.01
+    "epsilon_eval": 0.001,  # JaxImplicitQuantileAgent.epsilon_eval = 0.001
+    "epsilon_decay_period": 250_000,  # JaxImplicitQuantileAgent.epsilon_decay_period = 250_000
+    "learning_rate": 0.00005,  # create_optimizer.learning_rate = 0.00005
+    "adam_eps": 0.0003125,  # create_optimizer.eps = 0.0003125
+    "sticky_actions": True,  # create_atari_environment.sticky_actions = True
+    "max_steps_per_episode": 27_000,  # Runner.max_steps_per_episode = 27_000
+    "replay_capacity": 1_000_000,  # ReplayBuffer.max_capacity = 1_000_000
+    "batch_size": 32,  # ReplayBuffer.batch_size = 32
+    # implicit_quantile_agent.py, defaults the gin leaves alone:
+    "quantile_embedding_dim": 64,  # __init__(..., quantile_embedding_dim=64, ...)
+    "double_dqn": False,  # __init__(..., double_dqn=False, ...)
+    # replay_scheme='prioritized' is accepted but not passed to JaxDQNAgent: a uniform replay
+    "replay_scheme": "uniform",
+}
+
 # Hessel et al. 2018, Table 1 (frames where the table says frames).
 RAINBOW_SOURCE = {
     "min_history_frames": 80_000,  # Min history to start learning: 80K frames
@@ -169,6 +196,27 @@ def test_qr_dqn_preset_matches_dopamine():
     }
     assert expected["prioritized"] and expected["n_step"] == 3
     assert_matches(presets.qr_dqn(), expected)
+
+
+def test_iqn_preset_matches_dopamine():
+    s = IQN_SOURCE
+    expected = dopamine_jax_common(s) | {
+        "head": "implicit_quantile",
+        "num_tau_samples": s["num_tau_samples"],
+        "num_tau_prime_samples": s["num_tau_prime_samples"],
+        "num_quantile_samples": s["num_quantile_samples"],
+        "quantile_embedding_dim": s["quantile_embedding_dim"],
+        "quantile_kappa": s["kappa"],
+        # the target network's mean quantile picks the next action unless double_dqn
+        "loss": "implicit_quantile_double_q" if s["double_dqn"] else "implicit_quantile",
+    }
+    assert not expected["prioritized"] and expected["n_step"] == 3
+    assert expected["target_update_period"] == 2_000
+    assert_matches(presets.iqn(), expected)
+    doc = " ".join(presets.iqn.__doc__.split())
+    for phrase in ("implicit_quantile.gin", "implicit_quantile_agent.py", "double_dqn=False",
+                   "quantile_embedding_dim=64", "uniform"):  # fmt: skip
+        assert phrase in doc
 
 
 def test_rainbow_preset_matches_the_paper():
