@@ -1,4 +1,5 @@
-"""envpool pools, per-env seeds, and episode accounting (the real game score).
+"""Env settings (`EnvSpec`, read from the config in one place), envpool pools, per-env seeds,
+and episode accounting (the real game score).
 
 envpool facts this module relies on (checked on envpool 1.2.5; tests/test_envs.py pins them):
 
@@ -13,6 +14,8 @@ when the game is over. Truncation bootstraps (discount γ): the state was not te
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import chex
 import flax.struct
@@ -39,6 +42,58 @@ def env_seeds(base_seed: int, num_seeds: int, envs_per_seed: int, epoch: int = 0
     return seeds
 
 
+@dataclasses.dataclass(frozen=True)
+class EnvSpec:
+    """What a backend needs to build its vector env, and nothing more (`env_spec` builds it)."""
+
+    env_id: str
+    backend: str  # the backend asked for: one of ENV_BACKENDS, or auto before it is resolved
+    num_envs: int
+    seeds: tuple[int, ...]  # [num_envs] env seeds (`env_seeds`)
+    seed: int  # the run's base seed (envpool's `seed`)
+    max_episode_steps: int | None
+    atari: bool
+    noop_max: int
+    episodic_life: bool  # a lost life is a learning terminal (Atari training envs only)
+    reward_clip: bool  # learn from sign(reward) (Atari training envs only)
+    repeat_action_probability: float
+    num_threads: int
+
+
+def env_spec(
+    config: EnvConfig,
+    backend: str | None = None,
+    *,
+    evaluation: bool = False,
+    num_envs: int | None = None,
+    seeds: list[int] | None = None,
+    epoch: int = 0,
+) -> EnvSpec:
+    """The one place where an env's settings are read from the config.
+
+    `backend`: a resolved backend name (default: the config's, possibly auto). Evaluation envs
+    play whole games with raw rewards. `num_envs` defaults to every env of every seed, `seeds`
+    to theirs (`env_seeds`, fresh streams for `epoch` > 0)."""
+    if num_envs is None:
+        num_envs = config.num_envs
+    if seeds is None:
+        seeds = env_seeds(config.seed, config.num_seeds, config.envs_per_seed, epoch)
+    return EnvSpec(
+        env_id=config.env_id,
+        backend=config.env_backend if backend is None else backend,
+        num_envs=num_envs,
+        seeds=tuple(int(s) for s in seeds)[:num_envs],
+        seed=int(config.seed),
+        max_episode_steps=config.max_episode_steps,
+        atari=config.atari,
+        noop_max=config.noop_max,
+        episodic_life=config.episodic_life and not evaluation,
+        reward_clip=config.reward_clip and not evaluation,
+        repeat_action_probability=config.repeat_action_probability,
+        num_threads=config.num_threads,
+    )
+
+
 def make_env(
     config: EnvConfig,
     *,
@@ -48,42 +103,44 @@ def make_env(
     epoch: int = 0,
     render_mode: str | None = None,
 ):
+    """An envpool pool of `config`'s env (see `env_spec` for the arguments and `make_pool`)."""
+    spec = env_spec(config, evaluation=evaluation, num_envs=num_envs, seeds=seeds, epoch=epoch)
+    return make_pool(spec, render_mode=render_mode)
+
+
+def make_pool(spec: EnvSpec, render_mode: str | None = None):
     """An envpool pool in sync mode (envs returned in env_id order), gymnasium API.
 
     Training pools use the Atari learning settings (episodic life, clipped rewards); evaluation
     pools play full games with raw rewards.
     """
-    if num_envs is None:
-        num_envs = config.num_envs
-    if seeds is None:
-        seeds = env_seeds(config.seed, config.num_seeds, config.envs_per_seed, epoch)[:num_envs]
     kwargs = dict(
         env_type="gymnasium",
-        num_envs=num_envs,
-        batch_size=num_envs,
-        num_threads=config.num_threads,
-        seed=int(config.seed),
-        env_seed=list(seeds),
+        num_envs=spec.num_envs,
+        batch_size=spec.num_envs,
+        num_threads=spec.num_threads,
+        seed=spec.seed,
+        env_seed=list(spec.seeds),
     )
-    if config.max_episode_steps is not None:
-        kwargs["max_episode_steps"] = config.max_episode_steps
+    if spec.max_episode_steps is not None:
+        kwargs["max_episode_steps"] = spec.max_episode_steps
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
-    if config.atari:
+    if spec.atari:
         kwargs.update(
             img_height=84,
             img_width=84,
             gray_scale=True,
             stack_num=4,
             frame_skip=4,
-            noop_max=config.noop_max,
-            episodic_life=config.episodic_life and not evaluation,
-            reward_clip=config.reward_clip and not evaluation,
-            repeat_action_probability=config.repeat_action_probability,
+            noop_max=spec.noop_max,
+            episodic_life=spec.episodic_life,
+            reward_clip=spec.reward_clip,
+            repeat_action_probability=spec.repeat_action_probability,
         )
     import envpool  # here, not at import: a Config needs no env library
 
-    return envpool.make(config.env_id, **kwargs)
+    return envpool.make(spec.env_id, **kwargs)
 
 
 def game_reward(reward: Array, info: dict) -> Array:

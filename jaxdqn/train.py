@@ -9,9 +9,10 @@ One iteration of learning is, for every seed at once:
 with no per-step condition (under vmap a batched `lax.cond` would run both branches, i.e. an
 update every step). Warm-up is the same env step with uniform random actions and no update.
 Agent and replay states carry a leading seed axis `[S, ...]` and are vmapped; the env backend
-owns how the env is stepped (`jaxdqn.backends`: inside the jitted chunk, or from Python), and
-the runtime (`jaxdqn.runtime`) chooses the CPU strategies — chunks as straight-line code, each
-seed's update computed on its own — in one place, `_strategies`.
+gives reset and step (`jaxdqn.backends`: inside the jitted chunk, or from Python), and
+`jaxdqn.chunks` builds the warm-up and learning chunks around it, with the runtime's CPU
+strategies (`jaxdqn.runtime` chooses them: chunks as straight-line code, each seed's update
+computed on its own).
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxdqn import backends, distributed
+from jaxdqn import backends, chunks, distributed
 from jaxdqn import envs as envs_lib
 from jaxdqn.agent import TARGET_UPDATES, Agent, AgentState, make_agent
 from jaxdqn.augmentations import AUGMENTATIONS
-from jaxdqn.backends import Body, Step, stack_trees
+from jaxdqn.backends import Step, stack_trees
+from jaxdqn.chunks import Body
 from jaxdqn.config import Config
 from jaxdqn.losses import LOSSES
 from jaxdqn.networks import NETWORKS
@@ -72,7 +74,7 @@ class Trainer(NamedTuple):
     run: Callable[[TrainState, int], tuple[TrainState, dict]]
     agent: Agent
     replay: Replay
-    env: Any  # the backend's stepper
+    env: backends.Backend  # the training envs: reset and step
     config: Config
     runtime: Runtime
     parts: Parts
@@ -211,27 +213,29 @@ def make_train(plan: Plan, *, env_epoch: int = 0, **components) -> Trainer:
     agent = assemble_agent(config, parts, num_actions)
     replay = parts.replay
     placement = distributed.placement(runtime.num_devices, TrainState)
-    stepper = backends.make_stepper(config.env, runtime.env_backend, epoch=env_epoch)
+    # The env's settings, read from the config once here: the backend gets nothing else.
+    env = backends.make_backend(envs_lib.env_spec(config.env, runtime.env_backend,
+                                                  epoch=env_epoch))  # fmt: skip
     starts, _ = parts.policy.parameters(config.agent, S)
     fresh = functools.partial(_fresh, agent, replay, jnp.asarray(np.asarray(starts, np.float32)))
     keys = jnp.stack([jax.random.PRNGKey(config.env.seed + i) for i in range(S)])
     abstract_obs = jax.ShapeDtypeStruct((S, E) + obs_shape, obs_dtype)
     # Compiled, and the replay donated: an eager add would copy a buffer of gigabytes.
     init = functools.partial(
-        _init, stepper, placement, jax.jit(fresh, **placement.fresh_kwargs),
+        _init, env, placement, jax.jit(fresh, **placement.fresh_kwargs),
         jax.jit(functools.partial(_adopt, replay), donate_argnums=(0, 1),
                 **placement.adopt_kwargs), keys, (S, E) + obs_shape,
     )  # fmt: skip
     abstract_checkpoint = functools.partial(_abstract_checkpoint, fresh, placement, keys,
                                             abstract_obs)  # fmt: skip
-    abstract_env = functools.partial(_abstract_env, stepper, abstract_obs)
+    abstract_env = functools.partial(_abstract_env, env, abstract_obs)
     # One update traced on shapes alone (nothing allocated, nothing compiled): a loss that reads
     # what the network does not give (a distribution, a key) fails here, before the replay is.
     jax.eval_shape(lambda k, o: jax.vmap(agent.learn)(*fresh(k, o)), keys, abstract_obs)
 
     body = make_body(config, runtime, agent, replay, placement, obs_shape, obs_dtype)
-    warmup, run = stepper.compile(body)
-    return Trainer(init, abstract_checkpoint, warmup, run, agent, replay, stepper, config,
+    warmup, run = chunks.make_chunks(body, env, chunks.repeat_strategy(runtime.unroll))
+    return Trainer(init, abstract_checkpoint, warmup, run, agent, replay, env, config,
                    runtime, parts, abstract_env, plan)  # fmt: skip
 
 
@@ -259,29 +263,30 @@ def _episode_stats(S: int, E: int) -> envs_lib.EpisodeStats:
     return jax.vmap(lambda _: envs_lib.init_episode_stats(E))(jnp.arange(S))
 
 
-def _init(stepper, placement, fresh_jit, adopt_jit, default_keys: Array, obs_shape: tuple,
+def _init(env, placement, fresh_jit, adopt_jit, default_keys: Array, obs_shape: tuple,
           keys=None, agent_state=None, replay_state=None, env_state=None):  # fmt: skip
     """Resets the envs and builds the state, or adopts a restored one (see `make_train`);
     `obs_shape` is `[S, E, *obs]`."""
     if env_state is not None:  # a saved env (gymnax): its episodes go on, nothing resets
         return TrainState(agent=agent_state, replay=replay_state, **env_state)
-    obs = placement.place(jnp.asarray(stepper.reset()).reshape(obs_shape))
+    obs, handle = env.reset()
+    obs = placement.place(jnp.asarray(obs).reshape(obs_shape))
     if agent_state is None:
         keys = default_keys if keys is None else keys
         agent_state, replay_state = fresh_jit(placement.place(keys), obs)
-    handle = jax.tree_util.tree_map(jnp.asarray, stepper.handle)
+    handle = jax.tree_util.tree_map(jnp.asarray, handle)
     return adopt_jit(agent_state, replay_state, obs, handle)
 
 
-def _abstract_env(stepper, abstract_obs: jax.ShapeDtypeStruct):
+def _abstract_env(env: backends.Backend, abstract_obs: jax.ShapeDtypeStruct):
     """Shapes of the env part a checkpoint keeps (`env_checkpoint`), or None when the backend
     cannot save its envs (envpool's emulators)."""
-    if not stepper.saves_env_state:
+    if not env.saves_env_state:
         return None
     S, E = abstract_obs.shape[:2]
     return {"obs": abstract_obs, "done": jax.ShapeDtypeStruct((S, E), jnp.bool_),
             "stats": jax.eval_shape(lambda: _episode_stats(S, E)),
-            "handle": stepper.abstract_handle()}  # fmt: skip
+            "handle": jax.eval_shape(env.reset)[1]}  # fmt: skip
 
 
 def _abstract_checkpoint(fresh, placement, keys: Array, abstract_obs: jax.ShapeDtypeStruct):
@@ -293,87 +298,71 @@ def _abstract_checkpoint(fresh, placement, keys: Array, abstract_obs: jax.ShapeD
                                "eval_key": eval_key}, replicated=("eval_key",))  # fmt: skip
 
 
-def make_body(config, runtime, agent: Agent, replay: Replay, placement, obs_shape, obs_dtype):
+def make_body(config: Config, runtime: Runtime, agent: Agent, replay: Replay, placement,
+              obs_shape: tuple[int, ...], obs_dtype) -> Body:  # fmt: skip
     """The iteration's pure pieces over the TrainState of all seeds (see the module doc)."""
     S, E = config.env.num_seeds, config.env.envs_per_seed
-    gamma = config.agent.gamma
     constrain = placement.constrain
-    learn_all_seeds, repeat = _strategies(runtime, agent, S)
-
-    def choose(state: TrainState, act_fn) -> tuple[TrainState, Array, Array]:
-        """Actions `[S, E]` for the latest observations (and ε or τ per seed)."""
-        agent_state, actions, parameter = jax.vmap(act_fn)(state.agent, state.obs)
-        return constrain(state.replace(agent=agent_state)), actions, parameter
-
-    def observe(state: TrainState, actions, parameter, step: Step, handle):
-        """One vector env step's results `[S, E, ...]` → replay add and episode stats."""
-        obs, reward, terminated, truncated, raw, over = map(jnp.asarray, step)
-        chex.assert_shape(obs, (S, E) + obs_shape)  # checked at trace time only: free
-        chex.assert_type(obs, obs_dtype)  # uint8 stays uint8 until the network scales it
-        chex.assert_shape([reward, terminated, truncated], (S, E))
-        # Life loss and real terminals cut bootstrapping; truncation does not.
-        discount = gamma * (1.0 - terminated.astype(jnp.float32))
-        # The step after a life loss or a game end is not an experience (see envs.py).
-        first = state.done
-        replay_state = jax.vmap(replay.add)(state.replay, obs, actions, reward, discount, first)
-        reset_step = first & ~(state.stats.length > 0)
-        stats, score, length = envs_lib.update_episode_stats(
-            state.stats, raw.astype(jnp.float32), over, reset_step
-        )
-        state = state.replace(replay=replay_state, obs=obs, done=terminated | truncated,
-                              stats=stats, handle=handle)  # fmt: skip
-        return constrain(state), {"score": score, "length": length, "parameter": parameter}
-
-    def learn(state: TrainState) -> tuple[TrainState, dict]:
-        """The iteration's updates for every seed; losses averaged over them, `[S]`."""
-        agent_state, replay_state, losses = state.agent, state.replay, []
-        for _ in range(config.updates_per_iteration):
-            agent_state, replay_state, learn_metrics = learn_all_seeds(agent_state, replay_state)
-            losses.append(learn_metrics)
-        mean = jax.tree_util.tree_map(lambda *xs: jnp.mean(jnp.stack(xs), 0), *losses)
-        return constrain(state.replace(agent=agent_state, replay=replay_state)), mean
-
-    def iteration(state: TrainState, env_step, learn) -> tuple[TrainState, dict]:
-        """The algorithm's order: env steps acting on the online network, then updates."""
-        outs = []
-        for _ in range(config.env_steps_per_iteration):
-            state, out = env_step(state, agent.act)
-            outs.append(out)
-        state, losses = learn(state)
-        return state, {**stack_trees(outs), **losses}
-
-    def split(step: Step) -> Step:
-        """`[S·E, ...]` → `[S, E, ...]`: each seed's envs."""
-        return Step(*(x.reshape((S, E) + x.shape[1:]) for x in step))
-
-    return Body(choose, observe, learn, iteration, repeat, agent.act, agent.act_randomly,
-                split, placement.place)  # fmt: skip
+    learn_all_seeds = chunks.learn_strategy(agent, S, runtime.seed_loop)
+    return Body(
+        choose=functools.partial(_choose, constrain),
+        observe=functools.partial(_observe, constrain, replay, config.agent.gamma,
+                                  (S, E) + tuple(obs_shape), obs_dtype),
+        learn=functools.partial(_learn, constrain, learn_all_seeds,
+                                config.updates_per_iteration),
+        iteration=functools.partial(_iteration, agent.act, config.env_steps_per_iteration),
+        act=agent.act,
+        act_randomly=agent.act_randomly,
+        place=placement.place,
+    )  # fmt: skip
 
 
-def _strategies(runtime: Runtime, agent: Agent, S: int):
-    """The runtime's CPU strategies, chosen once here so the iteration has no variant branch:
-    how all seeds' updates are computed, and how a chunk of iterations is looped inside jit."""
+def _choose(constrain: Callable, state: TrainState, act_fn) -> tuple[TrainState, Array, Array]:
+    """Actions `[S, E]` for the latest observations (and ε or τ per seed)."""
+    agent_state, actions, parameter = jax.vmap(act_fn)(state.agent, state.obs)
+    return constrain(state.replace(agent=agent_state)), actions, parameter
 
-    def learn_seed_by_seed(agent_state: AgentState, replay_state: ReplayState):
-        """Same result as vmap(agent.learn), but each seed's gradient is computed on its own:
-        a vmapped conv gradient becomes a grouped convolution, slow on XLA CPU."""
-        agent_state, batch = jax.vmap(agent.sample_batch)(agent_state, replay_state)
-        take = lambda tree, s: jax.tree_util.tree_map(lambda x: x[s], tree)  # noqa: E731
-        out = [agent.update(take(agent_state, s), take(batch, s)) for s in range(S)]
-        states, metrics, priorities = (stack_trees(x) for x in zip(*out, strict=True))
-        replay_state = jax.vmap(agent.set_priorities)(replay_state, batch.indices, priorities)
-        return states, replay_state, metrics
 
-    def repeat(fn, state, n: int):
-        if runtime.unroll >= n:
-            # Straight-line code, no while loop at all: a fully unrolled lax.scan still emits a
-            # one-trip while loop, and XLA CPU's conv gradients are slow inside loops.
-            outs = []
-            for _ in range(n):
-                state, out = fn(state)
-                outs.append(out)
-            return state, stack_trees(outs)
-        return jax.lax.scan(lambda s, _: fn(s), state, length=n, unroll=runtime.unroll)
+def _observe(constrain: Callable, replay: Replay, gamma: float, obs_shape: tuple, obs_dtype,
+             state: TrainState, actions, parameter, step: Step, handle):  # fmt: skip
+    """One vector env step's results `[S, E, ...]` → replay add and episode stats;
+    `obs_shape` is `[S, E, *obs]`."""
+    obs, reward, terminated, truncated, raw, over = map(jnp.asarray, step)
+    chex.assert_shape(obs, obs_shape)  # checked at trace time only: free
+    chex.assert_type(obs, obs_dtype)  # uint8 stays uint8 until the network scales it
+    chex.assert_shape([reward, terminated, truncated], obs_shape[:2])
+    # Life loss and real terminals cut bootstrapping; truncation does not.
+    discount = gamma * (1.0 - terminated.astype(jnp.float32))
+    # The step after a life loss or a game end is not an experience (see envs.py).
+    first = state.done
+    replay_state = jax.vmap(replay.add)(state.replay, obs, actions, reward, discount, first)
+    reset_step = first & ~(state.stats.length > 0)
+    stats, score, length = envs_lib.update_episode_stats(
+        state.stats, raw.astype(jnp.float32), over, reset_step
+    )
+    state = state.replace(replay=replay_state, obs=obs, done=terminated | truncated,
+                          stats=stats, handle=handle)  # fmt: skip
+    return constrain(state), {"score": score, "length": length, "parameter": parameter}
 
-    learn_all_seeds = learn_seed_by_seed if runtime.seed_loop else jax.vmap(agent.learn)
-    return learn_all_seeds, repeat
+
+def _learn(constrain: Callable, learn_all_seeds: Callable, updates: int,
+           state: TrainState) -> tuple[TrainState, dict]:  # fmt: skip
+    """The iteration's `updates` for every seed; losses averaged over them, `[S]`."""
+    agent_state, replay_state, losses = state.agent, state.replay, []
+    for _ in range(updates):
+        agent_state, replay_state, learn_metrics = learn_all_seeds(agent_state, replay_state)
+        losses.append(learn_metrics)
+    mean = jax.tree_util.tree_map(lambda *xs: jnp.mean(jnp.stack(xs), 0), *losses)
+    return constrain(state.replace(agent=agent_state, replay=replay_state)), mean
+
+
+def _iteration(act: Callable, env_steps: int, state: TrainState, env_step: Callable,
+               learn: Callable) -> tuple[TrainState, dict]:  # fmt: skip
+    """The algorithm's order: `env_steps` env steps acting on the online network, then the
+    updates."""
+    outs = []
+    for _ in range(env_steps):
+        state, out = env_step(state, act)
+        outs.append(out)
+    state, losses = learn(state)
+    return state, {**stack_trees(outs), **losses}

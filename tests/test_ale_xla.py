@@ -17,8 +17,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "exp
 import assault  # noqa: E402
 import play  # noqa: E402
 
-from jaxdqn.backends import check_env_id, default_backend, library, make_host_env  # noqa: E402
-from jaxdqn.backends.ale_xla import AleXlaStepper  # noqa: E402
+from jaxdqn.backends import check_env_id, default_backend, env_spec, library, make_host_env  # noqa: E402
+from jaxdqn.backends.ale_xla import make_backend as make_ale_xla_backend  # noqa: E402
 from jaxdqn.backends.host import AleHostEnv  # noqa: E402
 from jaxdqn.config import Config, EnvConfig, EvalConfig  # noqa: E402
 from jaxdqn.evaluate import eval_env_seeds, make_evaluator  # noqa: E402
@@ -47,14 +47,15 @@ def test_xla_steps_equal_host_steps_frame_for_frame():
     and raw rewards, life-loss terminals, truncations and game ends — across life losses,
     game ends and the new games' first stacks."""
     config = EnvConfig(noop_max=1, num_seeds=1, envs_per_seed=2, max_episode_steps=150)
-    stepper, host = AleXlaStepper(config), make_host_env(config, "gymnasium")
-    assert isinstance(host, AleHostEnv)
-    obs_xla, obs_host = stepper.reset(), host.reset()
+    backend = make_ale_xla_backend(env_spec(config, "ale-xla"))
+    host = make_host_env(config, "gymnasium")
+    assert isinstance(host, AleHostEnv) and backend.in_jit
+    (obs_xla, handle), obs_host = backend.reset(), host.reset()
     np.testing.assert_array_equal(obs_xla, obs_host)
     assert np.all(obs_xla[:, 0] == obs_xla[:, 3])  # envpool's new game: the first frame × 4
     actions = np.random.default_rng(0).integers(0, host.num_actions, (400, 2)).astype(np.int32)
-    handle = jax.tree_util.tree_map(jnp.asarray, stepper.handle)
-    _, xla = jax.jit(lambda h, a: jax.lax.scan(stepper.step, h, a))(handle, actions)
+    handle = jax.tree_util.tree_map(jnp.asarray, handle)
+    _, xla = jax.jit(lambda h, a: jax.lax.scan(backend.step, h, a))(handle, actions)
     reference = _host_steps(host, actions)
     for field in xla._fields:
         np.testing.assert_array_equal(
@@ -67,7 +68,7 @@ def test_xla_steps_equal_host_steps_frame_for_frame():
     np.testing.assert_array_equal(xla.reward, np.sign(xla.game_reward))
     new_games = np.asarray(xla.obs)[1:][np.asarray(xla.game_over)[:-1]]  # [games, 4, 84, 84]
     assert np.all(new_games == new_games[:, :1])
-    stepper.close()
+    backend.close()
     host.close()
 
 

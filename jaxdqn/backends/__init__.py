@@ -1,4 +1,4 @@
-"""Environment backends: who steps the environments, behind one host-side interface.
+"""Environment backends: who steps the environments, behind one narrow interface: reset and step.
 
     envpool-xla  envpool's XLA custom call: env steps run inside the jitted chunk.
                  The fast path on CPU and GPU; envpool's custom call does not exist on TPU.
@@ -31,55 +31,77 @@ the replay (the step after a learning terminal is `first`), so ALE loses one usa
 per life. ale-py and envpool also ship their own emulator builds, so the same seed does not give
 the same game across backends.
 
-Each backend owns how a chunk is stepped: a *stepper* has `reset() -> obs`, a `handle` and
-`compile(body) -> (warmup, run)`, where `body` (`Body`) holds the training iteration's pure
-pieces built by `train.make_train`.
+A backend is built from an `EnvSpec` (jaxdqn/envs.py: env id, number of envs, seeds, limits,
+preprocessing, threads — read from the config in that one place) and gives the training loop a
+`Backend`: `reset`, `step`, whether the step runs inside jit and whether the env state can be
+saved. How chunks of training are built around it lives in `jaxdqn.chunks`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 
 import numpy as np
 
 from jaxdqn.atari_data import is_atari
-from jaxdqn.backends.host import (
-    AleHostEnv,
-    EnvpoolHostEnv,
-    GymHostEnv,
-    HostEnv,
-    HostStepper,
-    ale_game,
-    make_host_env,
-)
-from jaxdqn.backends.step import Body, Step, python_repeat, stack_trees
+from jaxdqn.backends import ale_xla, envpool_xla, gymnax_envs
+from jaxdqn.backends.host import AleHostEnv, EnvpoolHostEnv, GymHostEnv, ale_game
+from jaxdqn.backends.step import Backend, HostEnv, Step, host_backend, python_repeat, stack_trees
 from jaxdqn.config import ENV_BACKENDS, EnvConfig
+from jaxdqn.envs import EnvSpec, env_spec, make_pool
 
 __all__ = [
-    "ENV_BACKENDS", "AleHostEnv", "Body", "EnvpoolHostEnv", "GymHostEnv", "HostEnv",
-    "HostStepper", "Step", "ale_atari_ids", "ale_game", "check_ale_id", "check_env_id",
-    "default_backend", "gymnasium_env_ids", "gymnax_only_ids", "library", "make_host_env",
-    "make_stepper", "observation_spec", "python_repeat", "stack_trees",
+    "ENV_BACKENDS", "AleHostEnv", "Backend", "EnvSpec", "EnvpoolHostEnv", "GymHostEnv",
+    "HostEnv", "Step", "ale_atari_ids", "ale_game", "check_ale_id", "check_env_id",
+    "default_backend", "env_spec", "gymnasium_env_ids", "gymnax_only_ids", "host_env",
+    "library", "library_of", "make_backend", "make_host_env", "observation_spec", "python_repeat",
+    "stack_trees",
 ]  # fmt: skip
 
 
-def make_stepper(config: EnvConfig, backend: str, *, epoch: int = 0):
-    """The training envs of `config` behind the stepper of `backend` (a resolved backend name:
-    runtime.env_backend). `epoch` > 0 gives the envs fresh seeds (a resumed run)."""
-    if backend == "envpool-xla":
-        from jaxdqn.backends.envpool_xla import XlaStepper
+def make_backend(spec: EnvSpec) -> Backend:
+    """The training envs of `spec` behind its backend (`spec.backend`, a resolved name)."""
+    if spec.backend in ("envpool", "gymnasium"):
+        env = host_env(spec)
+        return host_backend(env)
+    if spec.backend == "envpool-xla":
+        return envpool_xla.make_backend(spec)
+    if spec.backend == "ale-xla":
+        return ale_xla.make_backend(spec)
+    if spec.backend == "gymnax":
+        return gymnax_envs.make_backend(spec)
+    raise ValueError(f"env_backend={spec.backend!r} is invalid: one of {', '.join(ENV_BACKENDS)}")
 
-        return XlaStepper(config, epoch=epoch)
-    if backend == "ale-xla":
-        from jaxdqn.backends.ale_xla import AleXlaStepper
 
-        return AleXlaStepper(config, epoch=epoch)
-    if backend == "gymnax":
-        from jaxdqn.backends.gymnax_envs import GymnaxStepper
+def host_env(spec: EnvSpec) -> HostEnv:
+    """A host-stepped vector env of `spec.backend` ("envpool", "gymnasium" or "gymnax"; the
+    XLA backends' envs are also steppable from the host: "envpool-xla" as an envpool pool,
+    "ale-xla" as ale-py's vector env)."""
+    if spec.backend == "ale-xla" or (spec.backend == "gymnasium" and spec.atari):
+        return AleHostEnv(spec)
+    if spec.backend == "gymnasium":
+        return GymHostEnv(spec)
+    if spec.backend in ("envpool", "envpool-xla"):
+        return EnvpoolHostEnv(make_pool(spec))
+    if spec.backend == "gymnax":  # evaluation and play: the same pure envs, one jitted call a step
+        return gymnax_envs.GymnaxHostEnv(spec)
+    raise ValueError(f"env_backend={spec.backend!r} is invalid: one of {', '.join(ENV_BACKENDS)}")
 
-        return GymnaxStepper(config, epoch=epoch)
-    return HostStepper(make_host_env(config, backend, epoch=epoch))
+
+def make_host_env(
+    config: EnvConfig,
+    backend: str,
+    *,
+    evaluation: bool = False,
+    num_envs: int | None = None,
+    seeds: list[int] | None = None,
+    epoch: int = 0,
+) -> HostEnv:
+    """`host_env` of `config`'s envs on `backend`, with the training or evaluation settings."""
+    return host_env(env_spec(config, backend, evaluation=evaluation, num_envs=num_envs,
+                             seeds=seeds, epoch=epoch))  # fmt: skip
 
 
 def gymnasium_env_ids() -> list[str]:
@@ -94,9 +116,7 @@ def gymnasium_env_ids() -> list[str]:
 def check_env_id(env_id: str, backend: str) -> None:
     """Raises ValueError if `backend` has no env `env_id`, with close matches and a hint."""
     if backend == "gymnax":
-        from jaxdqn.backends.gymnax_envs import check_gymnax_id
-
-        return check_gymnax_id(env_id)
+        return gymnax_envs.check_gymnax_id(env_id)
     if backend == "ale-xla":
         return check_ale_id(env_id)
     if backend == "gymnasium":
@@ -147,9 +167,7 @@ def gymnax_only_ids() -> frozenset[str]:
     """gymnax ids that envpool lacks (MinAtar, bsuite, …): `auto` runs them on gymnax."""
     import envpool
 
-    from jaxdqn.backends.gymnax_envs import gymnax_env_ids
-
-    return frozenset(gymnax_env_ids()) - frozenset(envpool.list_all_envs())
+    return frozenset(gymnax_envs.gymnax_env_ids()) - frozenset(envpool.list_all_envs())
 
 
 def default_backend(env_id: str, platform: str, num_devices: int) -> str:
@@ -161,27 +179,30 @@ def default_backend(env_id: str, platform: str, num_devices: int) -> str:
 
 
 def library(config: EnvConfig) -> str:
-    """The env library behind `config.env_backend`: "gymnasium", "gymnax" or "envpool" (the
+    """The env library behind the config's backend: "gymnasium", "gymnax" or "envpool" (the
     host-stepped form of either envpool backend), for evaluation and play. ale-xla's is
     "gymnasium": evaluation steps the same ale-py vector env from Python (its games end at
     unpredictable times, and a score needs no jitted chunk)."""
-    backend = config.env_backend
-    if backend == "auto" and config.env_id in gymnax_only_ids():
+    return library_of(env_spec(config))
+
+
+def library_of(spec: EnvSpec) -> str:
+    """`library` of an env spec whose backend is the one asked for (auto, or a name)."""
+    if spec.backend == "auto" and spec.env_id in gymnax_only_ids():
         return "gymnax"
-    if backend == "ale-xla":
+    if spec.backend == "ale-xla":
         return "gymnasium"
-    return backend if backend in ("gymnasium", "gymnax") else "envpool"
+    return spec.backend if spec.backend in ("gymnasium", "gymnax") else "envpool"
 
 
 def observation_spec(config: EnvConfig) -> tuple[tuple[int, ...], np.dtype, int]:
     """(obs shape, obs dtype, number of actions) of one env (envpool's spec needs no env)."""
-    backend = library(config)
-    if backend == "gymnax":
-        from jaxdqn.backends import gymnax_envs
-
-        return gymnax_envs.observation_spec(config)
-    if backend == "gymnasium":
-        env = make_host_env(config, backend, num_envs=1, seeds=[0])
+    spec = env_spec(config, num_envs=1, seeds=[0])
+    spec = dataclasses.replace(spec, backend=library_of(spec))
+    if spec.backend == "gymnax":
+        return gymnax_envs.observation_spec(spec)
+    if spec.backend == "gymnasium":
+        env = host_env(spec)
         space = env.observation_space
         out = tuple(space.shape), np.dtype(space.dtype), env.num_actions
         env.close()
@@ -189,6 +210,6 @@ def observation_spec(config: EnvConfig) -> tuple[tuple[int, ...], np.dtype, int]
     import envpool
 
     kwargs = dict(img_height=84, img_width=84, gray_scale=True, stack_num=4)
-    spec = envpool.make_spec(config.env_id, **(kwargs if config.atari else {}))
-    space = spec.observation_space
-    return tuple(space.shape), np.dtype(space.dtype), int(spec.action_space.n)
+    envpool_spec = envpool.make_spec(spec.env_id, **(kwargs if spec.atari else {}))
+    space = envpool_spec.observation_space
+    return tuple(space.shape), np.dtype(space.dtype), int(envpool_spec.action_space.n)

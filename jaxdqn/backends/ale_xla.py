@@ -27,6 +27,8 @@ not render RGB frames.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import flax.struct
@@ -35,8 +37,7 @@ import numpy as np
 
 from jaxdqn import envs as envs_lib
 from jaxdqn.backends.host import AleEpisodes, AleHostEnv, ale_step
-from jaxdqn.backends.step import Body, Step, jit_chunks
-from jaxdqn.config import EnvConfig
+from jaxdqn.backends.step import Backend, Step
 
 
 @flax.struct.dataclass
@@ -47,37 +48,28 @@ class AleXlaHandle:
     episodes: AleEpisodes  # what `ale_step` remembers, per env
 
 
-class AleXlaStepper:
-    """Runs the whole training iteration — ale-py's env steps included — as one jitted
-    program."""
+def make_backend(spec: envs_lib.EnvSpec) -> Backend:
+    """ale-py's vector env of `spec`, stepped inside the jitted chunk. It cannot save its
+    emulators: a resumed run restarts its episodes."""
+    env = AleHostEnv(spec)
+    ale_handle, _reset, xla_step = env.env.xla()
+    return Backend(reset=functools.partial(_reset_from_host, env, ale_handle),
+                   step=functools.partial(step, xla_step, env.life_loss, env.clip),
+                   in_jit=True, saves_env_state=False, close=env.close)  # fmt: skip
 
-    saves_env_state = False  # ale-py's vector env cannot save its emulators: a resume restarts
 
-    def __init__(self, config: EnvConfig, epoch: int = 0):
-        seeds = envs_lib.env_seeds(config.seed, config.num_seeds, config.envs_per_seed, epoch)
-        self.env = AleHostEnv(config, config.num_envs, seeds, evaluation=False)
-        self._ale_handle, _reset, self._step = self.env.env.xla()
-        self.handle = None
+def _reset_from_host(env: AleHostEnv, ale_handle) -> tuple[np.ndarray, AleXlaHandle]:
+    """Resets every game from the host (seeded); the jitted steps go on from there."""
+    obs = env.reset()
+    return obs, AleXlaHandle(ale_handle, env.episodes)
 
-    def reset(self) -> np.ndarray:
-        """Resets every game from the host (seeded); the jitted steps go on from there."""
-        obs = self.env.reset()
-        self.handle = AleXlaHandle(self._ale_handle, self.env.episodes)
-        return obs
 
-    def step(self, handle: AleXlaHandle, actions) -> tuple[AleXlaHandle, Step]:
-        """One step of every env, `actions [N]`, inside jit: ale-py's XLA step, then
-        `ale_step` (the module doc's table) on its outputs."""
-        ale, (obs, raw, terminated, truncated, info) = self._step(
-            handle.ale, actions.astype(jnp.int32)
-        )
-        episodes, out = ale_step(handle.episodes, obs, raw, terminated, truncated, info["lives"],
-                                 life_loss=self.env.life_loss, clip=self.env.clip,
-                                 xp=jnp)  # fmt: skip
-        return AleXlaHandle(ale, episodes), out
-
-    def compile(self, body: Body):
-        return jit_chunks(body, self.step)
-
-    def close(self) -> None:
-        self.env.close()
+def step(
+    xla_step: Callable, life_loss: bool, clip: bool, handle: AleXlaHandle, actions
+) -> tuple[AleXlaHandle, Step]:
+    """One step of every env, `actions [N]`, inside jit: ale-py's XLA step, then `ale_step`
+    (the module doc's table) on its outputs."""
+    ale, (obs, raw, terminated, truncated, info) = xla_step(handle.ale, actions.astype(jnp.int32))
+    episodes, out = ale_step(handle.episodes, obs, raw, terminated, truncated, info["lives"],
+                             life_loss=life_loss, clip=clip, xp=jnp)  # fmt: skip
+    return AleXlaHandle(ale, episodes), out

@@ -7,35 +7,34 @@ mode (`batch_size == num_envs`) returns envs in env id order, also through the X
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import numpy as np
 
 from jaxdqn import envs as envs_lib
-from jaxdqn.backends.step import Body, Step, jit_chunks
-from jaxdqn.config import EnvConfig
+from jaxdqn.backends.step import Backend, Step
 
 
-class XlaStepper:
-    """Runs the whole training iteration — env steps included — as one jitted program."""
+def make_backend(spec: envs_lib.EnvSpec) -> Backend:
+    """The envpool pool of `spec`, stepped inside the jitted chunk. Its emulators cannot be
+    saved: a resumed run restarts its episodes."""
+    pool = envs_lib.make_pool(spec)
+    handle, _recv, _send, xla_step = pool.xla()
+    return Backend(reset=functools.partial(_reset, pool, handle),
+                   step=functools.partial(step, xla_step), in_jit=True,
+                   saves_env_state=False, close=pool.close)  # fmt: skip
 
-    saves_env_state = False  # emulators cannot be saved: a resumed run restarts its episodes
 
-    def __init__(self, config: EnvConfig, epoch: int = 0):
-        self.pool = envs_lib.make_env(config, epoch=epoch)
-        self.handle, _recv, _send, self._step = self.pool.xla()
+def _reset(pool, handle) -> tuple[np.ndarray, object]:
+    return pool.reset()[0], handle
 
-    def reset(self) -> np.ndarray:
-        return self.pool.reset()[0]
 
-    def compile(self, body: Body):
-        def step(handle, actions):
-            handle, (obs, reward, terminated, truncated, info) = self._step(handle, actions)
-            return handle, Step(
-                obs, reward, terminated, truncated,
-                envs_lib.game_reward(reward, info),
-                envs_lib.game_over(terminated, truncated, info),
-            )  # fmt: skip
-
-        return jit_chunks(body, step)
-
-    def close(self) -> None:
-        self.pool.close()
+def step(xla_step: Callable, handle, actions) -> tuple[object, Step]:
+    """One step of every env, `actions [N]`, inside jit: envpool's XLA step as a `Step`."""
+    handle, (obs, reward, terminated, truncated, info) = xla_step(handle, actions)
+    return handle, Step(
+        obs, reward, terminated, truncated,
+        envs_lib.game_reward(reward, info),
+        envs_lib.game_over(terminated, truncated, info),
+    )  # fmt: skip

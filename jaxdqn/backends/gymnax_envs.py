@@ -42,9 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdqn import envs as envs_lib
-from jaxdqn.backends.host import HostEnv
-from jaxdqn.backends.step import Body, Step, jit_chunks
-from jaxdqn.config import EnvConfig
+from jaxdqn.backends.step import Backend, HostEnv, Step
 
 Array = chex.Array
 MINATAR_SUFFIX = "-MinAtar"
@@ -180,41 +178,32 @@ def env_keys(seeds: list[int]) -> Array:
     return jnp.stack([jax.random.PRNGKey(int(s)) for s in seeds])
 
 
-def make_env_for(config: EnvConfig, max_episode_steps: int | None = None) -> GymnaxEnv:
-    return make_gymnax_env(config.env_id, max_episode_steps or config.max_episode_steps,
-                           config.repeat_action_probability)  # fmt: skip
+def make_env_for(spec: envs_lib.EnvSpec, max_episode_steps: int | None = None) -> GymnaxEnv:
+    """The pure functions of `spec`'s envs (`max_episode_steps`: a cap in place of the spec's)."""
+    return make_gymnax_env(spec.env_id, max_episode_steps or spec.max_episode_steps,
+                           spec.repeat_action_probability)  # fmt: skip
 
 
-def observation_spec(config: EnvConfig) -> tuple[tuple[int, ...], np.dtype, int]:
-    env = make_env_for(config)
+def observation_spec(spec: envs_lib.EnvSpec) -> tuple[tuple[int, ...], np.dtype, int]:
+    env = make_env_for(spec)
     return env.obs_shape, env.obs_dtype, env.num_actions
 
 
-class GymnaxStepper:
-    """Runs the whole training iteration — env steps included — as one jitted program; the
-    env state rides in the TrainState's `handle` and is saved with checkpoints."""
+def make_backend(spec: envs_lib.EnvSpec) -> Backend:
+    """`spec`'s envs stepped inside the jitted chunk; the env state rides in the TrainState's
+    `handle` and is saved with checkpoints."""
+    env = make_env_for(spec)
+    return Backend(reset=functools.partial(_reset, env.reset, env_keys(spec.seeds)),
+                   step=env.step, in_jit=True, saves_env_state=True,
+                   close=_nothing)  # fmt: skip
 
-    saves_env_state = True
 
-    def __init__(self, config: EnvConfig, epoch: int = 0):
-        self.env = make_env_for(config)
-        seeds = envs_lib.env_seeds(config.seed, config.num_seeds, config.envs_per_seed, epoch)
-        self.keys = env_keys(seeds)
-        self.handle = None
+def _reset(reset: Callable, keys: Array) -> tuple[Array, VecEnvState]:
+    return jax.jit(reset)(keys)
 
-    def reset(self) -> np.ndarray:
-        obs, self.handle = jax.jit(self.env.reset)(self.keys)
-        return obs
 
-    def abstract_handle(self):
-        """Shapes of the env state (nothing allocated): what a checkpoint restores into."""
-        return jax.eval_shape(self.env.reset, self.keys)[1]
-
-    def compile(self, body: Body):
-        return jit_chunks(body, self.env.step)
-
-    def close(self) -> None:
-        pass
+def _nothing() -> None:
+    pass
 
 
 class Space(NamedTuple):
@@ -226,14 +215,14 @@ class GymnaxHostEnv(HostEnv):
     """The same envs stepped one jitted call at a time, for evaluation and play. An episode
     ends at the env's own time limit or at `max_episode_steps`, whichever comes first."""
 
-    def __init__(self, config: EnvConfig, num_envs: int, seeds):
-        limit = _make(config.env_id)[1].max_steps_in_episode
-        cap = config.max_episode_steps
-        self.env = make_env_for(config, min(cap, limit) if cap else None)
-        self.num_envs = num_envs
+    def __init__(self, spec: envs_lib.EnvSpec):
+        limit = _make(spec.env_id)[1].max_steps_in_episode
+        cap = spec.max_episode_steps
+        self.env = make_env_for(spec, min(cap, limit) if cap else None)
+        self.num_envs = spec.num_envs
         self.num_actions = self.env.num_actions
         self.observation_space = Space(self.env.obs_shape, self.env.obs_dtype)
-        self.keys = env_keys(seeds[:num_envs])
+        self.keys = env_keys(spec.seeds)
         self._reset, self._step = jax.jit(self.env.reset), jax.jit(self.env.step)
         self.state = None
 

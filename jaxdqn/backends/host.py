@@ -1,43 +1,25 @@
 """Envs stepped from Python: envpool in sync mode, ale-py's vector env, gymnasium.
 
-`HostEnv` is a vector env with `reset() -> obs` and `step(actions) -> Step`; `HostStepper`
-runs the training iteration around one, with the iteration's pure pieces jitted one by one.
-What turns ale-py's vector env into envpool's conventions (`make_ale_vector_env`,
-`ale_start`, `ale_step`) is pure array code, written once for numpy and jax.numpy: the
-ale-xla backend (ale_xla.py) runs the same functions inside the jitted chunk.
+Each is a `HostEnv` (backends/step.py) with `reset() -> obs` and `step(actions) -> Step`, built
+from an `EnvSpec` (jaxdqn/envs.py); `jaxdqn.chunks` runs the training iteration around one,
+with the iteration's pure pieces jitted one by one. What turns ale-py's vector env into
+envpool's conventions (`make_ale_vector_env`, `ale_start`, `ale_step`) is pure array code,
+written once for numpy and jax.numpy: the ale-xla backend (ale_xla.py) runs the same functions
+inside the jitted chunk.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 import warnings
 from typing import Any
 
 import flax.struct
-import jax
 import numpy as np
 
 from jaxdqn import envs as envs_lib
-from jaxdqn.backends.step import Body, Step, python_repeat
-from jaxdqn.config import ATARI_FRAME_SKIP, ENV_BACKENDS, EnvConfig
-
-
-class HostEnv:
-    """A vector env stepped from Python: `reset() -> obs`, `step(actions) -> Step`."""
-
-    num_envs: int
-    observation_space: Any  # of one env
-    num_actions: int
-
-    def reset(self) -> np.ndarray:
-        raise NotImplementedError
-
-    def step(self, actions: np.ndarray) -> Step:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
+from jaxdqn.backends.step import HostEnv, Step
+from jaxdqn.config import ATARI_FRAME_SKIP
 
 
 class EnvpoolHostEnv(HostEnv):
@@ -73,26 +55,26 @@ def ale_game(env_id: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def make_ale_vector_env(config: EnvConfig, num_envs: int):
+def make_ale_vector_env(spec: envs_lib.EnvSpec):
     """ale-py's C++ vector env (`AtariVectorEnv`, sync, envs in env id order) with envpool's
     Atari settings. Every setting whose ale-py default differs from envpool's is passed, and
     the others too, so that no ale-py default decides anything: reward clipping (on in ale-py)
     and life loss are left to `ale_step`, which keeps the raw reward as the game score; FIRE
     on reset and no sticky actions as envpool; games capped in frames (ale-py counts frames,
-    the config agent steps); NEXT_STEP auto-reset, the one ale-py's XLA interface supports."""
+    the spec agent steps); NEXT_STEP auto-reset, the one ale-py's XLA interface supports."""
     from ale_py.vector_env import AtariVectorEnv
     from gymnasium.vector import AutoresetMode
 
-    max_steps = config.max_episode_steps or 27_000
+    max_steps = spec.max_episode_steps or 27_000
     return AtariVectorEnv(
-        ale_game(config.env_id),
-        num_envs,
-        num_threads=config.num_threads,
+        ale_game(spec.env_id),
+        spec.num_envs,
+        num_threads=spec.num_threads,
         max_num_frames_per_episode=max_steps * ATARI_FRAME_SKIP,
-        repeat_action_probability=config.repeat_action_probability,
+        repeat_action_probability=spec.repeat_action_probability,
         full_action_space=False,  # each game's minimal action set, as envpool
         autoreset_mode=AutoresetMode.NEXT_STEP,
-        noop_max=config.noop_max,
+        noop_max=spec.noop_max,
         img_height=84,
         img_width=84,
         grayscale=True,
@@ -179,14 +161,14 @@ class AleHostEnv(HostEnv):
     life losses, reward clipping and envpool's frame stacks are applied by `ale_step`, so that
     `game_reward` stays the real score."""
 
-    def __init__(self, config: EnvConfig, num_envs: int, seeds, evaluation: bool):
-        self.env = make_ale_vector_env(config, num_envs)
-        self.num_envs = num_envs
+    def __init__(self, spec: envs_lib.EnvSpec):
+        self.env = make_ale_vector_env(spec)
+        self.num_envs = spec.num_envs
         self.observation_space = self.env.single_observation_space
         self.num_actions = int(self.env.single_action_space.n)
-        self.seeds = np.asarray(seeds, np.int64)
-        self.life_loss = config.episodic_life and not evaluation
-        self.clip = config.reward_clip and not evaluation
+        self.seeds = np.asarray(spec.seeds, np.int64)
+        self.life_loss = spec.episodic_life
+        self.clip = spec.reward_clip
         self.episodes = None
 
     def reset(self) -> np.ndarray:
@@ -208,19 +190,20 @@ class AleHostEnv(HostEnv):
 class GymHostEnv(HostEnv):
     """`gymnasium.make_vec` (sync), NEXT_STEP auto-reset, for non-Atari gymnasium ids."""
 
-    def __init__(self, config: EnvConfig, num_envs: int, seeds):
+    def __init__(self, spec: envs_lib.EnvSpec):
         import gymnasium as gym
 
         kwargs = {}
-        if config.max_episode_steps is not None:
-            kwargs["max_episode_steps"] = config.max_episode_steps
+        if spec.max_episode_steps is not None:
+            kwargs["max_episode_steps"] = spec.max_episode_steps
         with warnings.catch_warnings():  # e.g. CartPole's float64 Box bounds cast to float32
             warnings.simplefilter("ignore", UserWarning)
-            self.env = gym.make_vec(config.env_id, num_envs, vectorization_mode="sync", **kwargs)
-        self.num_envs = num_envs
+            self.env = gym.make_vec(spec.env_id, spec.num_envs, vectorization_mode="sync",
+                                    **kwargs)  # fmt: skip
+        self.num_envs = spec.num_envs
         self.observation_space = self.env.single_observation_space
         self.num_actions = int(self.env.single_action_space.n)
-        self.seeds = [int(s) for s in seeds]
+        self.seeds = list(spec.seeds)
 
     def reset(self) -> np.ndarray:
         return self.env.reset(seed=self.seeds)[0]
@@ -229,77 +212,6 @@ class GymHostEnv(HostEnv):
         obs, reward, terminated, truncated, _ = self.env.step(np.asarray(actions))
         reward = np.asarray(reward, np.float32)
         return Step(obs, reward, terminated, truncated, reward, terminated | truncated)
-
-    def close(self) -> None:
-        self.env.close()
-
-
-def make_host_env(
-    config: EnvConfig,
-    backend: str,
-    *,
-    evaluation: bool = False,
-    num_envs: int | None = None,
-    seeds: list[int] | None = None,
-    epoch: int = 0,
-) -> HostEnv:
-    """A host-stepped vector env of `backend` ("envpool", "gymnasium" or "gymnax"; the XLA
-    backends' envs are also steppable from the host: "envpool-xla" as an envpool pool,
-    "ale-xla" as ale-py's vector env) with the training or evaluation settings."""
-    if num_envs is None:
-        num_envs = config.num_envs
-    if seeds is None:
-        seeds = envs_lib.env_seeds(config.seed, config.num_seeds, config.envs_per_seed, epoch)
-        seeds = seeds[:num_envs]
-    if backend in ("envpool", "envpool-xla"):
-        pool = envs_lib.make_env(config, evaluation=evaluation, num_envs=num_envs, seeds=seeds)
-        return EnvpoolHostEnv(pool)
-    if backend == "ale-xla" or (backend == "gymnasium" and config.atari):
-        return AleHostEnv(config, num_envs, seeds, evaluation)
-    if backend == "gymnasium":
-        return GymHostEnv(config, num_envs, seeds)
-    if backend == "gymnax":  # evaluation and play: the same pure envs, one jitted call a step
-        from jaxdqn.backends.gymnax_envs import GymnaxHostEnv
-
-        return GymnaxHostEnv(config, num_envs, seeds)
-    raise ValueError(f"env_backend={backend!r} is invalid: one of {', '.join(ENV_BACKENDS)}")
-
-
-class HostStepper:
-    """Runs the training iteration around a `HostEnv`: the iteration's pure pieces are jitted
-    one by one (choose, observe, learn, each donating the state) and the env is stepped from
-    Python in between, in the same order as the XLA chunk — so with a synchronous pool the
-    results equal the envpool-xla backend's. The next env step cannot overlap the update: its
-    actions need the updated parameters; JAX's asynchronous dispatch overlaps each call with
-    the host's conversion of the env's outputs."""
-
-    saves_env_state = False
-
-    def __init__(self, env: HostEnv):
-        self.env = env
-        self.handle = np.zeros((), np.int32)  # unused: nothing orders host steps inside jit
-
-    def reset(self) -> np.ndarray:
-        return self.env.reset()
-
-    def compile(self, body: Body):
-        choose = {fn: jax.jit(functools.partial(body.choose, act_fn=fn), donate_argnums=0)
-                  for fn in (body.act, body.act_randomly)}  # fmt: skip
-        observe = jax.jit(body.observe, donate_argnums=0)
-        learn = jax.jit(body.learn, donate_argnums=0)
-
-        def env_step(state, act_fn):
-            state, actions, parameter = choose[act_fn](state)
-            step = body.place(body.split(self.env.step(np.asarray(actions).reshape(-1))))
-            return observe(state, actions, parameter, step, state.handle)
-
-        def warmup(state, num_env_steps: int):
-            return python_repeat(lambda s: env_step(s, body.act_randomly), state, num_env_steps)
-
-        def run(state, iterations: int):
-            return python_repeat(lambda s: body.iteration(s, env_step, learn), state, iterations)
-
-        return warmup, run
 
     def close(self) -> None:
         self.env.close()

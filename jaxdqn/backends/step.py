@@ -1,7 +1,8 @@
-"""What every backend shares: the step record, and the iteration's pieces it steps."""
+"""What every backend shares: the step record, and the seam the training loop steps through."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -21,20 +22,48 @@ class Step(NamedTuple):
     game_over: np.ndarray  # the whole game ended (terminal or truncation)
 
 
-class Body(NamedTuple):
-    """The training iteration's pure pieces, built by `train.make_train`; a stepper runs them
-    around its env — jitted whole with the env step inside (envpool-xla), or piece by piece
-    with the env stepped from Python in between (host-stepped backends)."""
+class Backend(NamedTuple):
+    """The training envs as the training loop sees them: reset and step, nothing more.
 
-    choose: Callable  # (state, act_fn) → (state, actions [S, E], ε or τ [S])
-    observe: Callable  # (state, actions, parameter, Step [S, E, ...], handle) → (state, out)
-    learn: Callable  # state → (state, losses): the iteration's updates, every seed
-    iteration: Callable  # (state, env_step, learn) → (state, metrics): one iteration, in order
-    repeat: Callable  # (fn, state, n) → (state, metrics [n, ...]): the runtime's loop, in jit
-    act: Callable  # the agent's exploration policy: (agent_state, obs) → (state, a, param)
-    act_randomly: Callable  # uniform random actions (warm-up)
-    split: Callable  # Step [S·E, ...] → Step [S, E, ...]
-    place: Callable  # a host Step [S, E, ...] → its seeds' rows on their devices
+    Stepped inside jit (`in_jit`), `step(handle, actions [N]) -> (handle, Step [N, ...])`: the
+    handle rides in the TrainState (it orders envpool's and ale-py's XLA steps; it is gymnax's
+    env state). Stepped from Python, `step(actions [N]) -> Step [N, ...]` and the handle is an
+    unused placeholder. A backend that `saves_env_state` (gymnax) resets with a traceable
+    function, so the shapes of its handle are `jax.eval_shape(reset)[1]`.
+    """
+
+    reset: Callable[[], tuple[np.ndarray, Any]]  # () → (obs [N, ...], handle)
+    step: Callable
+    in_jit: bool
+    saves_env_state: bool  # the handle is the whole env state: checkpoints keep it
+    close: Callable[[], None]
+
+
+class HostEnv:
+    """A vector env stepped from Python: `reset() -> obs`, `step(actions) -> Step`."""
+
+    num_envs: int
+    observation_space: Any  # of one env
+    num_actions: int
+
+    def reset(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def step(self, actions: np.ndarray) -> Step:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+def host_backend(env: HostEnv) -> Backend:
+    """A host-stepped env as a `Backend`: the env is stepped from Python between jitted calls."""
+    return Backend(reset=functools.partial(_host_reset, env), step=env.step, in_jit=False,
+                   saves_env_state=False, close=env.close)  # fmt: skip
+
+
+def _host_reset(env: HostEnv) -> tuple[np.ndarray, np.ndarray]:
+    return env.reset(), np.zeros((), np.int32)  # nothing orders host steps inside jit
 
 
 def stack_trees(trees) -> Any:
@@ -49,28 +78,3 @@ def python_repeat(fn: Callable, state, n: int):
         state, out = fn(state)
         outs.append(out)
     return state, stack_trees(outs)
-
-
-def jit_chunks(body: Body, step: Callable):
-    """(warmup, run) for an env stepped inside jit: `step(handle, actions [S·E]) → (handle,
-    Step [S·E, ...])`, the handle threaded through the TrainState (it orders envpool's steps;
-    it is gymnax's env state). Both jitted whole, the state donated."""
-
-    def env_step(state, act_fn):
-        state, actions, parameter = body.choose(state, act_fn)
-        handle, out = step(state.handle, actions.reshape(-1))
-        return body.observe(state, actions, parameter, body.split(out), handle)
-
-    def warmup(state, num_env_steps: int):
-        def random_step(state, _):
-            return env_step(state, body.act_randomly)
-
-        return jax.lax.scan(random_step, state, length=num_env_steps)
-
-    def run(state, iterations: int):
-        return body.repeat(lambda s: body.iteration(s, env_step, body.learn), state, iterations)
-
-    return (
-        jax.jit(warmup, static_argnums=1, donate_argnums=0),
-        jax.jit(run, static_argnums=1, donate_argnums=0),
-    )
