@@ -16,6 +16,7 @@ same pure envs one jitted call a step.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 
 import jax
@@ -87,24 +88,29 @@ def make_evaluator(
         q = jax.vmap(q_values)(params, obs, noise_keys)
         return jax.vmap(sample)(keys, q), q
 
-    def evaluate(params, key, observe: Callable | None = None) -> np.ndarray:
-        obs = env.reset()
-        obs_shape = obs.shape[1:]
-        scores = np.zeros(S * n, np.float64)
-        running = np.zeros(S * n, np.float64)
-        finished = np.zeros(S * n, bool)
-        while not finished.all():
-            key, act_key = jax.random.split(key)
-            actions, q = act(params, jnp.asarray(obs).reshape((S, n) + obs_shape), act_key)
-            if observe is not None:
-                observe(np.asarray(q), ~finished.reshape(S, n))
-            step = env.step(np.asarray(actions).reshape(S * n))
-            obs = step.obs
-            running += np.where(finished, 0.0, step.game_reward)
-            over = np.asarray(step.game_over)
-            newly = over & ~finished
-            scores[newly] = running[newly]
-            finished |= over
-        return scores.reshape(S, n)
+    return functools.partial(play_games, env, act, (S, n))
 
-    return evaluate
+
+def play_games(env, act: Callable, seeds_games: tuple[int, int], params, key,
+               observe: Callable | None = None) -> np.ndarray:  # fmt: skip
+    """Plays one game in every env of `env` (`S * n` of them) with `act(params, obs, key)` →
+    (actions, Q-values) until each has ended; returns the games' scores `[S, n]`."""
+    S, n = seeds_games
+    obs = env.reset()
+    obs_shape = obs.shape[1:]
+    scores = np.zeros(S * n, np.float64)
+    running = np.zeros(S * n, np.float64)
+    finished = np.zeros(S * n, bool)
+    while not finished.all():
+        key, act_key = jax.random.split(key)
+        actions, q = act(params, jnp.asarray(obs).reshape((S, n) + obs_shape), act_key)
+        if observe is not None:
+            observe(np.asarray(q), ~finished.reshape(S, n))
+        step = env.step(np.asarray(actions).reshape(S * n))
+        obs = step.obs
+        running += np.where(finished, 0.0, step.game_reward)
+        over = np.asarray(step.game_over)
+        newly = over & ~finished
+        scores[newly] = running[newly]
+        finished |= over
+    return scores.reshape(S, n)
