@@ -304,8 +304,6 @@ NETWORKS: dict[str, NetworkFn] = {
 NETWORKS = Registry(NETWORKS)  # remembers the module that registers each name
 
 # Networks that take Atari frames (uint8 `[..., 4, 84, 84]`): the config refuses them on other
-# envs; on CPU their learning chunk runs unrolled (CONV_NETWORKS below).
+# envs. (The CPU strategy asks the built network whether it has convolutions instead:
+# `runtime.uses_convolutions`, so a forked conv network needs no list.)
 IMAGE_NETWORKS: set[str] = {"nature", "dueling", "shared_dueling"}
-# Networks with convolutions: on CPU their learning chunk runs as straight-line code, since XLA
-# CPU runs conv gradients several times slower inside a loop (BENCHMARKS.md; runtime.resolve).
-CONV_NETWORKS: set[str] = IMAGE_NETWORKS | {"minatar"}
