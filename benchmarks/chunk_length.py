@@ -20,9 +20,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
 
+from jaxdqn.options import RunOptions  # noqa: E402
 from jaxdqn.plan import make_plan  # noqa: E402
 from jaxdqn.presets import nature  # noqa: E402
-from jaxdqn.runtime import RuntimeOptions  # noqa: E402
 from jaxdqn.train import make_train  # noqa: E402
 
 
@@ -39,11 +39,12 @@ def main() -> None:
         base = nature()
         config = dataclasses.replace(
             base,
-            env=dataclasses.replace(base.env, env_backend=backend, num_seeds=args.num_seeds),
+            env=dataclasses.replace(base.env, num_seeds=args.num_seeds),
             replay=dataclasses.replace(base.replay, replay_capacity=100_000),
-            train=dataclasses.replace(base.train, learning_starts=1_000, progress=False),
+            train=dataclasses.replace(base.train, learning_starts=1_000),
         )  # fmt: skip
-        trainer = make_train(make_plan(config, RuntimeOptions(chunk_iterations=iterations)))
+        options = RunOptions(env_backend=backend, chunk_iterations=iterations, progress=False)
+        trainer = make_train(make_plan(config, options))
         state = trainer.init()
         state, _ = trainer.warmup(state, config.warmup_env_steps)
         jax.block_until_ready(state.obs)

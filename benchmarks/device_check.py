@@ -85,7 +85,7 @@ LEARNING_STARTS = 1_000
 
 
 def make_config(setting: Setting, learning_starts: int = LEARNING_STARTS) -> Config:
-    """The preset with the setting's seeds and replay, an early start, and no progress bar."""
+    """The preset with the setting's seeds and replay, and an early start."""
     base = getattr(presets, setting.preset)()
     return dataclasses.replace(
         base,
@@ -93,7 +93,7 @@ def make_config(setting: Setting, learning_starts: int = LEARNING_STARTS) -> Con
         replay=dataclasses.replace(
             base.replay, replay_capacity=setting.replay_capacity or base.replay.replay_capacity
         ),
-        train=dataclasses.replace(base.train, learning_starts=learning_starts, progress=False),
+        train=dataclasses.replace(base.train, learning_starts=learning_starts),
     )
 
 

@@ -64,7 +64,7 @@ def main() -> None:
         base,
         replay=dataclasses.replace(base.replay, replay_capacity=50_000),
         train=dataclasses.replace(
-            base.train, learning_starts=min(base.train.learning_starts, 1_600), progress=False
+            base.train, learning_starts=min(base.train.learning_starts, 1_600)
         ),
     )
     plan = make_plan(config)

@@ -33,6 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
 
+from jaxdqn.options import RunOptions  # noqa: E402
 from jaxdqn.plan import make_plan  # noqa: E402
 from jaxdqn.presets import cartpole, minatar, nature  # noqa: E402
 from jaxdqn.train import make_train  # noqa: E402
@@ -59,11 +60,11 @@ def measure(
     learning_starts = max(replay.batch_size * 4, 1_000)
     config = dataclasses.replace(
         base,
-        env=dataclasses.replace(base.env, num_seeds=num_seeds, env_backend=backend),
+        env=dataclasses.replace(base.env, num_seeds=num_seeds),
         replay=replay,
-        train=dataclasses.replace(base.train, learning_starts=learning_starts, progress=False),
+        train=dataclasses.replace(base.train, learning_starts=learning_starts),
     )
-    plan = make_plan(config)
+    plan = make_plan(config, RunOptions(env_backend=backend, progress=False))
     runtime = plan.runtime
     trainer = make_train(plan)
     state = trainer.init()

@@ -27,7 +27,12 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import tyro  # noqa: E402
 
-from jaxdqn.checkpoint import Checkpointer, CheckpointError, load_run_config  # noqa: E402
+from jaxdqn.checkpoint import (  # noqa: E402
+    Checkpointer,
+    CheckpointError,
+    load_run_config,
+    load_run_options,
+)
 from jaxdqn.evaluate import make_evaluator  # noqa: E402
 from jaxdqn.networks import forward  # noqa: E402
 from jaxdqn.play import abstract_params, play_policy  # noqa: E402
@@ -88,29 +93,31 @@ class Gaps:
 
 
 def load_agents(run: str, args: Args):
-    """(config, params of every seed, the checkpoint's agent step), checked."""
+    """(config, params of every seed, the checkpoint's agent step, the run's options), checked."""
     import_components(run)  # a fork's components, registered again by name
-    config = load_run_config(run)
+    config, options = load_run_config(run), load_run_options(run)
     checkpointer = Checkpointer(run)
     step = args.checkpoint if args.checkpoint is not None else checkpointer.latest_step()
     if step is None:
         raise CheckpointError(f"run {run} has no checkpoints")
-    return config, checkpointer.restore_params(abstract_params(config), step), step
+    params = checkpointer.restore_params(abstract_params(config, options), step)
+    return config, params, step, options
 
 
 def evaluate_run(run: str, args: Args) -> tuple[dict, Gaps | None]:
     """Plays `args.episodes` games per seed of the run's checkpoint: (results, gaps)."""
-    config, params, step = load_agents(run, args)
+    config, params, step, options = load_agents(run, args)
     epsilon = config.eval.eval_epsilon if args.epsilon is None else args.epsilon
     policy, parameter = play_policy(args.policy, epsilon=epsilon, temperature=args.temperature)
     config = dataclasses.replace(
         config, eval=dataclasses.replace(config.eval, eval_episodes=args.episodes)
     )
-    network = make_network(config, observation_spec(config)[2])
+    network = make_network(config, observation_spec(config, options)[2])
     evaluator = make_evaluator(
         config,
         lambda p, obs, key: forward(network, p, obs, key).q_values,
         sample=lambda key, q: policy.sample(key, q, parameter),
+        options=options,
     )
     gaps = Gaps(config.env.num_seeds) if args.q_gaps else None
     scores = evaluator(params, jax.random.PRNGKey(args.key), gaps)

@@ -26,7 +26,12 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import tyro  # noqa: E402
 
-from jaxdqn.checkpoint import Checkpointer, CheckpointError, load_run_config  # noqa: E402
+from jaxdqn.checkpoint import (  # noqa: E402
+    Checkpointer,
+    CheckpointError,
+    load_run_config,
+    load_run_options,
+)
 from jaxdqn.play import abstract_params, export_params, import_params, play  # noqa: E402
 from jaxdqn.registry import ComponentModuleError  # noqa: E402
 from jaxdqn.rundir import import_components  # noqa: E402
@@ -76,7 +81,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = tyro.cli(Args, args=argv, description=__doc__)
     try:
         import_components(args.run)  # a fork's components, registered again by name
-        config = load_run_config(args.run)
+        config, options = load_run_config(args.run), load_run_options(args.run)
         tracking = video_tracking(args)
         if not 0 <= args.seed_index < config.env.num_seeds:
             raise ValueError(
@@ -84,14 +89,14 @@ def main(argv: list[str] | None = None) -> dict:
                 f"{config.env.num_seeds} seed(s)"
             )
         if args.params:
-            params = import_params(config, args.params)
+            params = import_params(config, args.params, options)
             source, step = args.params, 0
         else:
             checkpointer = Checkpointer(args.run)
             step = args.checkpoint if args.checkpoint is not None else checkpointer.latest_step()
             if step is None:
                 raise CheckpointError(f"run {args.run} has no checkpoints")
-            all_params = checkpointer.restore_params(abstract_params(config), step)
+            all_params = checkpointer.restore_params(abstract_params(config, options), step)
             params = jax.tree_util.tree_map(lambda x: x[args.seed_index], all_params)
             source = f"checkpoint at agent step {step}"
         if args.export:
@@ -103,7 +108,8 @@ def main(argv: list[str] | None = None) -> dict:
             video_dir = Path(args.video_dir or Path(args.run) / "videos")
         scores, videos = play(config, params, episodes=args.episodes, epsilon=args.epsilon,
                               seed=args.seed_index, video_dir=video_dir,
-                              max_episode_steps=args.max_episode_steps)  # fmt: skip
+                              max_episode_steps=args.max_episode_steps,
+                              options=options)  # fmt: skip
     except (ValueError, FileNotFoundError, CheckpointError, ComponentModuleError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -8,6 +8,7 @@ from jaxdqn.config import AgentConfig, Config, EnvConfig, EvalConfig, ReplayConf
 from jaxdqn.loop import run_experiment, train
 from jaxdqn.losses import LOSSES, LossInputs, double_q_learning, q_learning, td_loss
 from jaxdqn.networks import DuelingQNetwork, MLPQNetwork, NatureQNetwork, SharedDuelingQNetwork
+from jaxdqn.options import RunOptions
 from jaxdqn.plan import Plan, make_plan
 from jaxdqn.policies import POLICIES, Policy, boltzmann, boltzmann_probs, epsilon_greedy, greedy
 from jaxdqn.presets import (
@@ -35,6 +36,7 @@ __all__ = [
     "make_plan",
     "POLICIES",
     "Policy",
+    "RunOptions",
     "Runtime",
     "RuntimeOptions",
     "CheckpointError",

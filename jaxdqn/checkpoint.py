@@ -28,17 +28,17 @@ import jax
 import orbax.checkpoint as ocp
 
 from jaxdqn.config import Config, config_from_dict
+from jaxdqn.options import RunOptions, options_from_record
 
 CHECKPOINT_DIR = "checkpoints"
 
-# Fields that may change on resume; any other difference makes a checkpoint incompatible.
+# Fields that may change on resume; any other difference makes a checkpoint incompatible. How
+# the run runs (`jaxdqn.options.RunOptions`: backend, devices, threads, checkpoints, chunks) is
+# not in the config and may always change.
 RESUMABLE_FIELDS = {
-    "train": {"total_frames", "run_dir", "run_name", "progress", "log_interval",
-              "checkpoint_every", "checkpoint_minutes", "keep_checkpoints",
-              "chunk_iterations", "unroll", "seed_loop", "distributed"},
+    "train": {"total_frames", "log_interval"},
     "eval": {"eval_every", "eval_episodes", "eval_epsilon", "eval_max_episode_steps"},
-    "env": {"num_threads", "env_backend", "devices"},
-}  # fmt: skip
+}
 
 
 class CheckpointError(RuntimeError):
@@ -238,3 +238,11 @@ def load_run_config(run_dir: str | Path) -> Config:
         return config_from_dict(record["config"])
     except (json.JSONDecodeError, KeyError, TypeError) as err:
         raise CheckpointError(f"{path} is not a valid run config: {err}") from err
+
+
+def load_run_options(run_dir: str | Path) -> RunOptions:
+    """The options a run last ran with (config.json's `options`, or where a run written before
+    they existed kept them in its config)."""
+    from jaxdqn.rundir import read_config
+
+    return options_from_record(read_config(run_dir))

@@ -23,15 +23,15 @@ from typing import NamedTuple
 import tyro
 
 from jaxdqn.config import Config
+from jaxdqn.options import RunOptions
 from jaxdqn.plan import Plan, make_plan
-from jaxdqn.presets import PRESETS
-from jaxdqn.runtime import RuntimeOptions
+from jaxdqn.presets import PRESETS, preset_options
 from jaxdqn.tracking import TrackingOptions
 
 # The launch record (preset, flags as given) of each config parsed in this process, for `run`
 # to hand to config.json: `Parsed` stays a 3-tuple that callers unpack.
 _LAUNCHES: dict[Config, dict] = {}
-_PLANS: dict[tuple[Config, RuntimeOptions], Plan] = {}  # what parse planned, for run
+_PLANS: dict[tuple[Config, RunOptions], Plan] = {}  # what parse planned, for run
 
 LIST_FLAGS = ("--temperature-start", "--hidden", "--track")
 MERGED_FLAGS = ("--track",)  # given twice, the values add up: --track tensorboard --track wandb
@@ -66,17 +66,17 @@ def split_lists(args: list[str]) -> list[str]:
 
 @dataclasses.dataclass(frozen=True)
 class Flags:
-    """Every flag: the run's settings, how to run them here, and where to track them."""
+    """Every flag: the run's settings, how to run them, and where to track them."""
 
     config: tyro.conf.OmitArgPrefixes[Config]
-    runtime: tyro.conf.OmitArgPrefixes[RuntimeOptions]
+    run: tyro.conf.OmitArgPrefixes[RunOptions]
     tracking: tyro.conf.OmitArgPrefixes[TrackingOptions]
 
 
 class Parsed(NamedTuple):
     config: Config
     resume: bool
-    options: RuntimeOptions
+    options: RunOptions
 
 
 def refuse(message: str) -> None:
@@ -130,23 +130,24 @@ def _launch(preset: str, args: list[str], run_dir: Path | None) -> dict:
             "resumed_with": list(args)}  # fmt: skip
 
 
-def _defaults(preset: str, resume: str | None, presets: dict) -> tuple[Config, TrackingOptions]:
-    """The config and tracking options the flags override: the preset's, or a resumed run's."""
+def _defaults(preset: str, resume: str | None, presets: dict) -> Flags:
+    """The config and options the flags override: the preset's, or a resumed run's (the
+    options it last ran with, in the directory given)."""
     from jaxdqn import tracking
-    from jaxdqn.checkpoint import load_run_config
+    from jaxdqn.checkpoint import load_run_config, load_run_options
     from jaxdqn.rundir import import_components
 
     if resume is None:
-        return presets[preset](), TrackingOptions()
+        return Flags(presets[preset](), preset_options(preset), TrackingOptions())
     run_dir = Path(resume)
     import_components(run_dir)  # a fork's components, registered again by name
-    default = load_run_config(run_dir)
-    train = dataclasses.replace(default.train, run_dir=str(run_dir.parent), run_name=run_dir.name)
-    default = dataclasses.replace(default, train=train)
-    return default, tracking.load_options(run_dir) or TrackingOptions()
+    config = load_run_config(run_dir)
+    options = load_run_options(run_dir)
+    options = dataclasses.replace(options, run_dir=str(run_dir.parent), run_name=run_dir.name)
+    return Flags(config, options, tracking.load_options(run_dir) or TrackingOptions())
 
 
-def _check(config: Config, options: RuntimeOptions, resume: str | None, track) -> Plan:
+def _check(config: Config, options: RunOptions, resume: str | None, track) -> Plan:
     """Everything that can be checked before work starts: a checkpoint to resume, the
     environment, devices and processes (the plan, built here once), the memory of the run,
     the tracking directory."""
@@ -154,13 +155,13 @@ def _check(config: Config, options: RuntimeOptions, resume: str | None, track) -
     from jaxdqn.checkpoint import Checkpointer, CheckpointError
     from jaxdqn.memory import check_memory
 
-    distributed.initialize(config)  # before anything touches a device (orbax does)
+    distributed.initialize(options)  # before anything touches a device (orbax does)
     if resume is not None and Checkpointer(Path(resume)).latest_step() is None:
         raise CheckpointError(f"cannot resume: no checkpoint in {resume}/checkpoints")
     plan = make_plan(config, options)  # the env, devices and processes can run it
     check_memory(plan)
     if distributed.is_main():  # the one process that writes
-        tracking.check(track, Path(config.train.run_dir) / (config.train.run_name or ""))
+        tracking.check(track, Path(options.run_dir) / (options.run_name or ""))
     return plan
 
 
@@ -194,23 +195,22 @@ def parse_tracked(
     known, rest = pre.parse_known_args(split_lists(given))
     check_preset(known.preset, presets)
     try:
-        default, track = _defaults(known.preset, known.resume, presets)
-        flags = tyro.cli(Flags, default=Flags(default, RuntimeOptions(), track),
+        flags = tyro.cli(Flags, default=_defaults(known.preset, known.resume, presets),
                          description=_describe(description, presets, known.preset),
                          args=rest)  # fmt: skip
-        _PLANS[flags.config, flags.runtime] = _check(flags.config, flags.runtime, known.resume,
-                                                     flags.tracking)  # fmt: skip
+        _PLANS[flags.config, flags.run] = _check(flags.config, flags.run, known.resume,
+                                                 flags.tracking)  # fmt: skip
         resumed = None if known.resume is None else Path(known.resume)
         _LAUNCHES[flags.config] = _launch(known.preset, given, resumed)
     except (ValueError, FileNotFoundError, CheckpointError, ComponentModuleError) as err:
         refuse(str(err))
-    return Parsed(flags.config, known.resume is not None, flags.runtime), flags.tracking
+    return Parsed(flags.config, known.resume is not None, flags.run), flags.tracking
 
 
 def run(
     config: Config,
     resume: bool,
-    options: RuntimeOptions | None = None,
+    options: RunOptions | None = None,
     components: dict | None = None,
     tracking: TrackingOptions | None = None,
     launch: dict | None = None,
@@ -224,7 +224,7 @@ def run(
     from jaxdqn.loop import run_experiment
     from jaxdqn.rundir import RunLockedError, launching
 
-    options = options or RuntimeOptions()
+    options = options or RunOptions()
     try:
         # The plan `parse` built; a config made in code (a notebook, a test) is planned here.
         plan = _PLANS.pop((config, options), None) or make_plan(config, options)
@@ -248,12 +248,9 @@ def parse_and_run(
 # (exploration, sweep, atari100k, minatar): reuse finished runs, resume unfinished ones, refuse
 # a directory that holds a run with other settings.
 
-COSMETIC = {
-    ("train", "progress"),
-    ("train", "run_dir"),
-    ("train", "run_name"),
-    ("train", "checkpoint_minutes"),  # when checkpoints are taken, not what is learned
-}
+# Config fields a planned run may change. Display, directories and checkpoints are options now
+# (`jaxdqn.options`), not in the config: none is left.
+COSMETIC: frozenset[tuple[str, str]] = frozenset()
 
 
 def flat(d: dict, prefix: tuple = ()) -> dict[tuple, object]:
@@ -269,8 +266,8 @@ def flat(d: dict, prefix: tuple = ()) -> dict[tuple, object]:
 
 def settings_differences(saved: dict, config: Config) -> list[str]:
     """Settings (`section.field`) whose values differ between a run's config.json "config"
-    entry and `config`, display-only ones aside; fields only one side has (added to the
-    library since) are ignored. Stricter than jaxdqn.checkpoint.config_differences, which
+    entry and `config`; fields only one side has (added to the library since, or moved to the
+    run options) are ignored. Stricter than jaxdqn.checkpoint.config_differences, which
     lets a resume change budgets and intervals: a planned run must be the same run."""
     now = flat(json.loads(json.dumps(dataclasses.asdict(config), default=str)))
     before = flat(saved)
@@ -313,7 +310,7 @@ class PlannedRun(NamedTuple):
     presets: dict
     description: str
     config: Config
-    options: RuntimeOptions
+    options: RunOptions
     state: str  # "new", "unfinished" or "finished"
     label: str = ""
     tracking: TrackingOptions | None = None

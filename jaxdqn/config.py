@@ -2,8 +2,9 @@
 
 A Config validates its values and nothing else: it imports no env library and asks no device
 anything, so the same flags give the same run on any machine (budgets and schedule lengths
-depend on the config alone). How the run runs here — env backend, devices, chunking — is
-`jaxdqn.runtime`; the presets are `jaxdqn.presets`.
+depend on the config alone). How the run runs — env backend, devices, threads, run directory,
+progress, checkpoints, chunking — are the options beside it (`jaxdqn.options.RunOptions`),
+resolved on this machine by `jaxdqn.runtime`; the presets are `jaxdqn.presets`.
 
 Every field's docstring becomes its `--help` text (tyro). Flags are flat (`--batch-size`, not
 `--replay.batch-size`). Units are stated per field: *frames* are emulator frames, *agent steps*
@@ -20,13 +21,9 @@ from typing import Literal
 import tyro
 
 from jaxdqn.atari_data import is_atari
-from jaxdqn.validation import atari_hint, check_fields, check_int, check_range, check_sizes, fail
+from jaxdqn.validation import check_fields, check_int, check_range, check_sizes, fail
 
 ATARI_FRAME_SKIP = 4
-ENV_BACKENDS = ("envpool-xla", "envpool", "gymnasium", "gymnax", "ale-xla")
-# An XLA custom call steps one process's env threads: it cannot be partitioned over devices
-# (checked against the resolved number of devices in `jaxdqn.runtime.resolve`).
-CUSTOM_CALL_BACKENDS = ("envpool-xla", "ale-xla")
 TD_LOSSES = ("huber", "mse")  # jaxdqn.losses.LOSS_KINDS, spelled here so Config imports no loss
 
 
@@ -57,38 +54,11 @@ class EnvConfig:
     repeat_action_probability: float = 0.0
     """Sticky actions: Atari (0.25 in Machado et al. 2018 / Dopamine; 0 in Mnih et al. 2015) and
     gymnax envs (MinAtar's own default is 0.1, Young & Tian 2019)."""
-    num_threads: int = 0
-    """envpool / ale-py worker threads (0: one per core)."""
-    env_backend: str = "auto"
-    """Who steps the envs: envpool-xla (inside the jitted chunk; CPU/GPU), envpool (from
-    Python between jitted calls; the TPU path), gymnasium (any gymnasium id, e.g.
-    ALE/Assault-v5 via ale-py), gymnax (envs written in JAX, inside the jitted chunk:
-    Breakout-MinAtar, CartPole-v1, …), ale-xla (ale-py's Atari inside the jitted chunk, CPU/GPU;
-    Atari ids only). auto: gymnax for ids only gymnax has (MinAtar), else envpool-xla, or
-    envpool on TPU or with --devices > 1."""
-    devices: str = "1"
-    """Local devices (GPUs) the seeds are sharded over: N or all. Each device trains
-    num_seeds / (N × processes) seeds in the same jitted program; N > 1 needs a host-stepped
-    env backend (envpool or gymnasium; auto picks envpool). See README "Scaling out"."""
 
     def __post_init__(self):
-        if self.env_backend not in ("auto", *ENV_BACKENDS):
-            fail("env_backend", self.env_backend, f"one of auto, {', '.join(ENV_BACKENDS)}")
         check_int("num_seeds", self.num_seeds, 1)
-        if isinstance(self.devices, int) and not isinstance(self.devices, bool):
-            object.__setattr__(self, "devices", str(self.devices))
-        devices = str(self.devices)
-        if devices != "all" and not (devices.isdigit() and int(devices) >= 1):
-            fail("devices", self.devices, "all, or a number of local devices >= 1")
-        if devices != "all" and self.num_seeds % int(devices):
-            fail("num_seeds", self.num_seeds, f"must be divisible by devices ({devices}): each "
-                 "device trains the same number of seeds")  # fmt: skip
-        if self.env_backend == "ale-xla" and not self.atari:
-            fail("env_id", self.env_id, "--env-backend ale-xla runs Atari games only (v5 ids "
-                 "such as Assault-v5 or ALE/Assault-v5); for other gymnasium ids use "
-                 f"--env-backend gymnasium{atari_hint(self.env_id)}")  # fmt: skip
         check_fields(self, {"envs_per_seed": 1, "seed": 0, "max_episode_steps": 1,
-                             "noop_max": 1, "num_threads": 0},
+                             "noop_max": 1},
                       {"repeat_action_probability": (0.0, 1.0)},
                       optional=("max_episode_steps",))  # fmt: skip
 
@@ -286,29 +256,10 @@ class TrainConfig:
     train_freq/E env steps): the replay ratio is the paper's whatever E is."""
     log_interval: int = 10_000
     """Agent steps per seed between metrics records (rounded to whole chunks)."""
-    run_dir: str = "runs"
-    """Parent folder of run directories."""
-    run_name: str | None = None
-    """Run directory name under run_dir (default: <env>-<policy>-<timestamp>)."""
-    progress: bool = True
-    """Show a live progress display between chunks."""
-    checkpoint_every: int = 1_000_000
-    """Frames per seed between checkpoints (0: only at the end); always one at the end."""
-    checkpoint_minutes: float = 0.0
-    """Also checkpoint when this many minutes of wall-clock time have passed since the last
-    checkpoint (0: off). Bounds the work a crash or a SIGKILL can lose."""
-    keep_checkpoints: int = 3
-    """Keep the latest K checkpoints (older ones are deleted)."""
-    distributed: bool = False
-    """Join a multi-process run (several hosts, or processes on one host) through
-    jax.distributed.initialize: coordinator from JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and
-    JAX_PROCESS_ID, or SLURM's variables. On automatically when JAX_COORDINATOR_ADDRESS is set.
-    Each process trains its slice of the seeds; process 0 writes the run directory."""
 
     def __post_init__(self):
         check_fields(self, {"total_frames": 1, "learning_starts": 0, "train_freq": 1,
-                             "log_interval": 1, "checkpoint_every": 0, "keep_checkpoints": 1},
-                      {"checkpoint_minutes": (0.0, math.inf)})  # fmt: skip
+                             "log_interval": 1})  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)

@@ -32,6 +32,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxdqn.config import Config
+from jaxdqn.options import RunOptions
 
 SEED_AXIS = "seed"
 
@@ -39,20 +40,21 @@ SEED_AXIS = "seed"
 # ----------------------------------------------------------------------------- processes
 
 
-def wanted(config: Config | None = None) -> bool:
-    """Whether this process is part of a multi-process run."""
-    explicit = config is not None and config.train.distributed
+def wanted(options: RunOptions | None = None) -> bool:
+    """Whether this process is part of a multi-process run (`--distributed`, or
+    JAX_COORDINATOR_ADDRESS set)."""
+    explicit = options is not None and options.distributed
     return explicit or bool(os.environ.get("JAX_COORDINATOR_ADDRESS"))
 
 
-def initialize(config: Config | None = None) -> None:
+def initialize(options: RunOptions | None = None) -> None:
     """`jax.distributed.initialize` once, before JAX touches a device, when `wanted`.
 
     The coordinator comes from JAX_COORDINATOR_ADDRESS (host:port of process 0),
     JAX_NUM_PROCESSES and JAX_PROCESS_ID; where these are unset, JAX's cluster detection
     (SLURM, Open MPI, Kubernetes) fills them in.
     """
-    if not wanted(config) or jax.distributed.is_initialized():
+    if not wanted(options) or jax.distributed.is_initialized():
         return
     kwargs = {}
     for name, env in (("num_processes", "JAX_NUM_PROCESSES"), ("process_id", "JAX_PROCESS_ID")):
@@ -75,7 +77,7 @@ def check_devices(config: Config, num_devices: int) -> None:
     local, processes = jax.local_device_count(), jax.process_count()
     if num_devices > local:
         raise ValueError(
-            f"devices={e.devices} is invalid: this process has {local} local device(s) "
+            f"devices={num_devices} is invalid: this process has {local} local device(s) "
             f"({jax.default_backend()})"
         )
     per = num_devices * processes

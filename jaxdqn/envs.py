@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdqn.config import EnvConfig
+from jaxdqn.options import RunOptions
 
 Array = chex.Array
 
@@ -68,19 +69,22 @@ def env_spec(
     num_envs: int | None = None,
     seeds: list[int] | None = None,
     epoch: int = 0,
+    options: RunOptions | None = None,
 ) -> EnvSpec:
-    """The one place where an env's settings are read from the config.
+    """The one place where an env's settings are read from the config and its run options.
 
-    `backend`: a resolved backend name (default: the config's, possibly auto). Evaluation envs
+    `backend`: a resolved backend name (default: the one `options` ask for, possibly auto).
+    `options` also give the worker threads (default: the `RunOptions` defaults). Evaluation envs
     play whole games with raw rewards. `num_envs` defaults to every env of every seed, `seeds`
     to theirs (`env_seeds`, fresh streams for `epoch` > 0)."""
+    options = options or RunOptions()
     if num_envs is None:
         num_envs = config.num_envs
     if seeds is None:
         seeds = env_seeds(config.seed, config.num_seeds, config.envs_per_seed, epoch)
     return EnvSpec(
         env_id=config.env_id,
-        backend=config.env_backend if backend is None else backend,
+        backend=options.env_backend if backend is None else backend,
         num_envs=num_envs,
         seeds=tuple(int(s) for s in seeds)[:num_envs],
         seed=int(config.seed),
@@ -90,7 +94,7 @@ def env_spec(
         episodic_life=config.episodic_life and not evaluation,
         reward_clip=config.reward_clip and not evaluation,
         repeat_action_probability=config.repeat_action_probability,
-        num_threads=config.num_threads,
+        num_threads=options.num_threads,
     )
 
 
@@ -102,9 +106,11 @@ def make_env(
     seeds: list[int] | None = None,
     epoch: int = 0,
     render_mode: str | None = None,
+    options: RunOptions | None = None,
 ):
     """An envpool pool of `config`'s env (see `env_spec` for the arguments and `make_pool`)."""
-    spec = env_spec(config, evaluation=evaluation, num_envs=num_envs, seeds=seeds, epoch=epoch)
+    spec = env_spec(config, evaluation=evaluation, num_envs=num_envs, seeds=seeds, epoch=epoch,
+                    options=options)  # fmt: skip
     return make_pool(spec, render_mode=render_mode)
 
 

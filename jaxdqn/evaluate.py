@@ -25,6 +25,7 @@ import numpy as np
 
 from jaxdqn import atari_data, backends
 from jaxdqn.config import Config
+from jaxdqn.options import RunOptions
 from jaxdqn.policies import epsilon_greedy
 
 # (random, human) per game: the 57-game table of the Atari 100k / Atari-57 literature (DQN Zoo,
@@ -54,6 +55,7 @@ def make_evaluator(
     seed_offset: int = 0,
     total_seeds: int | None = None,
     sample: Callable | None = None,
+    options: RunOptions | None = None,
 ) -> Callable:
     """Returns evaluate(params, key, observe=None) → scores `[S, eval_episodes]` (numpy,
     unclipped).
@@ -64,7 +66,8 @@ def make_evaluator(
     ε-greedy at `eval_epsilon`). `observe(q, playing)`, if given, sees every step's Q-values
     `[S, eval_episodes, A]` and which games are still playing `[S, eval_episodes]` (numpy).
     A process that evaluates seeds `[seed_offset, seed_offset + S)` of a run of `total_seeds`
-    draws the same keys for them as a single process evaluating them all.
+    draws the same keys for them as a single process evaluating them all. `options`
+    (`jaxdqn.options.RunOptions`): the env backend asked for and its worker threads.
     """
     S, n = config.env.num_seeds, config.eval.eval_episodes
     total = total_seeds or S
@@ -74,9 +77,9 @@ def make_evaluator(
         envs_per_seed=n,
         max_episode_steps=config.eval.eval_max_episode_steps,
     )
-    env = backends.make_host_env(
-        eval_env_config, backends.library(config.env), evaluation=True, seeds=eval_env_seeds(config)
-    )
+    env = backends.make_host_env(eval_env_config, backends.library(config.env, options),
+                                 evaluation=True, seeds=eval_env_seeds(config),
+                                 options=options)  # fmt: skip
     if sample is None:
         epsilon = config.eval.eval_epsilon
         sample = lambda k, q: epsilon_greedy(k, q, epsilon)  # noqa: E731

@@ -48,10 +48,12 @@ class RunLogger:
         resume_steps: int = 0,
         resume_metrics_lines: int | None = None,
         runtime=None,
+        options=None,
     ) -> None:
-        """Writes config.json and opens metrics.jsonl; on resume, drops the records written
-        after the checkpoint (they will be written again) so no step is duplicated."""
-        write_config(self.run_dir, config, runtime=runtime)
+        """Writes config.json (the config, and the `options` it runs with) and opens
+        metrics.jsonl; on resume, drops the records written after the checkpoint (they will be
+        written again) so no step is duplicated."""
+        write_config(self.run_dir, config, runtime=runtime, options=options)
         self.metrics = MetricsWriter(self.run_dir, config.train.log_interval, resume_steps,
                                      resume_metrics_lines, sink=self._track)  # fmt: skip
         self.progress.start(total_frames, resume_steps, resume_steps * config.env.frame_skip)

@@ -26,6 +26,7 @@ from jaxdqn import distributed
 from jaxdqn.config import Config
 from jaxdqn.memory import available_memory_bytes, check_memory, process_rss_bytes
 from jaxdqn.notes import plan_notes, start_notes
+from jaxdqn.options import RunOptions
 from jaxdqn.plan import Plan
 from jaxdqn.runtime import Runtime, chunk_lengths
 from jaxdqn.session import StopFlag, catch_signals, open_run_dir
@@ -65,6 +66,7 @@ class Run:
     seed_offset: int = 0
     stopped: str | None = None  # the signal that stopped the run
     episodes_continue: bool = False  # resumed with its envs restored (gymnax), not restarted
+    options: RunOptions = dataclasses.field(default_factory=RunOptions)  # how the run runs
 
     @property
     def frames(self) -> int:
@@ -135,13 +137,14 @@ def start(plan: Plan, components: dict, resume: bool, checkpointer, logger
 
         r = restore(plan, checkpointer, logger, components)
         run = Run(config, run_config, runtime, r.trainer, r.state, r.steps, components,
-                  plan.seed_offset, episodes_continue=r.episodes_continue)  # fmt: skip
+                  plan.seed_offset, episodes_continue=r.episodes_continue,
+                  options=plan.options)  # fmt: skip
         return run, r.history, r.eval_key, r.metrics_lines
     trainer = make_train(plan, **components)
     history = SeedHistory.empty(run_config.env.num_seeds)
     eval_key = jax.random.fold_in(jax.random.PRNGKey(run_config.env.seed), 0xE7A1)
     run = Run(config, run_config, runtime, trainer, trainer.init(), 0, components,
-              plan.seed_offset)  # fmt: skip
+              plan.seed_offset, options=plan.options)  # fmt: skip
     return run, history, eval_key, None
 
 
@@ -189,7 +192,8 @@ def train(
     evaluation = Evaluation(run, eval_key)  # before the clock starts: its env pool takes seconds
     if logger is not None:
         logger.start(run_config, run.total_steps * config.env.frame_skip, resume_steps=run.steps,
-                     resume_metrics_lines=metrics_lines, runtime=runtime)  # fmt: skip
+                     resume_metrics_lines=metrics_lines, runtime=runtime,
+                     options=plan.options)  # fmt: skip
         for line in start_notes(run, replay_bytes, rss_before, resume):
             logger.note(line)
         logger.progress.plan(config.learning_starts_rounded * config.env.frame_skip)
@@ -220,7 +224,7 @@ def run_experiment(
     In a multi-process run (`--distributed`, see `jaxdqn.distributed`) every process calls
     this: process 0 opens, locks and writes the run directory, the others follow it."""
     check_memory(plan)  # before the run directory exists
-    with open_run_dir(plan.config, resume) as run_dir:
+    with open_run_dir(plan.config, plan.options, resume) as run_dir:
         return _run_locked(plan, components, resume, run_dir, tracking)
 
 
@@ -228,10 +232,10 @@ def _run_locked(plan: Plan, components, resume: bool, run_dir, tracking=None) ->
     from jaxdqn.checkpoint import Checkpointer
     from jaxdqn.logging import RunLogger
 
-    config = plan.config
-    checkpointer = Checkpointer(run_dir, keep=config.train.keep_checkpoints)
+    options = plan.options
+    checkpointer = Checkpointer(run_dir, keep=options.keep_checkpoints)
     main = distributed.is_main()  # process 0 alone writes logs, config and curves
-    logger = RunLogger(run_dir, progress=config.train.progress, tracking=tracking) if main else None
+    logger = RunLogger(run_dir, progress=options.progress, tracking=tracking) if main else None
     try:
         with catch_signals(StopFlag(), logger) as stop:
             out = train(plan, components=components, logger=logger,

@@ -58,7 +58,7 @@ def plan_notes(run) -> list[str]:
             f"warm-up: {warm:,} agent steps ({warm * skip:,} frames) per seed of uniform random "
             "play fill the replay, no learning; its first chunk includes compiling it"
         )
-    eta = ", and the ETA shows `?` until its speed is measured" if config.train.progress else ""
+    eta = ", and the ETA shows `?` until its speed is measured" if run.options.progress else ""
     notes.append(
         f"learning: frames {warm * skip:,} to {total * skip:,}, {config.updates_per_iteration} "
         f"update(s) every {config.agent_steps_per_iteration} agent step(s); its first chunk "

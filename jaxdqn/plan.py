@@ -1,10 +1,11 @@
-"""The plan of a run: config + runtime options + this machine, resolved once at the edge.
+"""The plan of a run: config + run options + this machine, resolved once at the edge.
 
-A `Config` records the experiment; a `Plan` adds what this machine makes of it — the resolved
-`Runtime`, the env's observation spec, the replay's size in bytes and which seeds this process
-trains — so that nothing after the edge reads the env's spec, resolves the runtime or sizes the
-replay again. `make_plan` checks in the order a user should hear of problems: the env id, then
-the component names, then their pairings, then the machine (`jaxdqn.runtime.resolve_spec`).
+A `Config` records the experiment and its `RunOptions` how it runs; a `Plan` holds both and
+adds what this machine makes of them — the resolved `Runtime`, the env's observation spec, the
+replay's size in bytes and which seeds this process trains — so that nothing after the edge
+reads the env's spec, resolves the runtime or sizes the replay again. `make_plan` checks in
+the order a user should hear of problems: the env id, then the component names, then their
+pairings, then the machine (`jaxdqn.runtime.resolve_spec`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import numpy as np
 
 from jaxdqn import distributed
 from jaxdqn.config import Config
+from jaxdqn.options import RunOptions
 from jaxdqn.replay import replay_nbytes
-from jaxdqn.runtime import Runtime, RuntimeOptions, resolve_spec
+from jaxdqn.runtime import Runtime, resolve_spec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +33,7 @@ class Plan:
     replay_bytes: int  # the replay of this process's seeds, in bytes
     seed_offset: int  # index of the first seed this process trains
     local_config: Config  # the config of this process's seeds (the run's in one process)
+    options: RunOptions = dataclasses.field(default_factory=RunOptions)  # as asked
 
     @property
     def spec(self) -> tuple[tuple[int, ...], np.dtype, int]:
@@ -52,10 +55,12 @@ class Plan:
         return self.config.env.envs_per_seed
 
 
-def make_plan(config: Config, options: RuntimeOptions | None = None) -> Plan:
-    """Resolves `config` on this machine once; raises ValueError naming the first problem.
-    In a multi-process run it first joins the processes (before anything touches a device)."""
-    distributed.initialize(config)
+def make_plan(config: Config, options: RunOptions | None = None) -> Plan:
+    """Resolves `config`, run with `options`, on this machine once; raises ValueError naming
+    the first problem. In a multi-process run it first joins the processes (before anything
+    touches a device)."""
+    options = options or RunOptions()
+    distributed.initialize(options)
     runtime, (obs_shape, obs_dtype, num_actions) = resolve_spec(config, options)
     local = distributed.local_config(config)
     seed_offset, _ = distributed.seed_slice(config)
@@ -68,6 +73,7 @@ def make_plan(config: Config, options: RuntimeOptions | None = None) -> Plan:
         replay_bytes=local.env.num_seeds * seed_replay_bytes(local, obs_shape, obs_dtype),
         seed_offset=seed_offset,
         local_config=local,
+        options=options,
     )
 
 

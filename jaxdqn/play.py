@@ -20,15 +20,17 @@ from jaxdqn import backends
 from jaxdqn import envs as envs_lib
 from jaxdqn.config import Config
 from jaxdqn.networks import forward
+from jaxdqn.options import RunOptions
 from jaxdqn.policies import POLICIES, Policy
 from jaxdqn.train import make_network, observation_spec
 
 ATARI_FPS = 60  # the emulator's frame rate
 
 
-def abstract_params(config: Config):
-    """Shapes of the online params of every seed (nothing allocated)."""
-    obs_shape, obs_dtype, num_actions = observation_spec(config)
+def abstract_params(config: Config, options: RunOptions | None = None):
+    """Shapes of the online params of every seed (nothing allocated), for the env on the
+    backend `options` ask for."""
+    obs_shape, obs_dtype, num_actions = observation_spec(config, options)
     network = make_network(config, num_actions)
     obs = jax.ShapeDtypeStruct((1,) + obs_shape, obs_dtype)
     keys = jax.ShapeDtypeStruct((config.env.num_seeds, 2), jnp.uint32)
@@ -45,13 +47,13 @@ def export_params(params, path: str | Path) -> Path:
     return path
 
 
-def import_params(config: Config, path: str | Path):
+def import_params(config: Config, path: str | Path, options: RunOptions | None = None):
     """Reads params written by `export_params` for this run's network."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"params file {path} does not exist")
     template = jax.tree_util.tree_map(
-        lambda x: np.zeros(x.shape[1:], x.dtype), abstract_params(config)
+        lambda x: np.zeros(x.shape[1:], x.dtype), abstract_params(config, options)
     )
     try:
         return flax.serialization.from_bytes(template, path.read_bytes())
@@ -70,6 +72,7 @@ def play(
     max_episode_steps: int | None = None,
     policy: str | Policy = "epsilon",
     temperature: float | None = None,
+    options: RunOptions | None = None,
 ) -> tuple[list[float], list[Path]]:
     """Plays `episodes` full games (no life loss, raw rewards, no-op starts, 108k-frame cap).
 
@@ -80,6 +83,7 @@ def play(
         whether it takes `epsilon` or `temperature` (τ > 0 of "boltzmann": softmax of Q/τ).
       video_dir: where to write gameNNN.mp4 (None: no video); max_episode_steps: a game's
         cap in agent steps (default: the evaluation cap).
+      options: the run's `jaxdqn.options.RunOptions` (its env backend and threads).
 
     Returns:
       (real game scores, video paths). Videos are the emulator's RGB frames, one per agent
@@ -88,18 +92,22 @@ def play(
     if episodes < 1:
         raise ValueError(f"episodes={episodes} must be >= 1")
     chosen, parameter = play_policy(policy, epsilon=epsilon, temperature=temperature)
-    _, _, num_actions = observation_spec(config)
+    _, _, num_actions = observation_spec(config, options)
     act = make_act(make_network(config, num_actions), params, chosen.sample, parameter)
-    if backends.library(config.env) == "gymnax":
-        return _play_gymnax(config, act, episodes, seed, video_dir, max_episode_steps)
-    env_config = _envpool_config(config, max_episode_steps)
+    if backends.library(config.env, options) == "gymnax":
+        return _play_gymnax(config, act, episodes, seed, video_dir, max_episode_steps, options)
+    env_config = _envpool_config(config, max_episode_steps, options)
     video_dir = _video_dir(video_dir)
     fps = ATARI_FPS / config.env.frame_skip if config.env.atari else 50
     scores, videos = [], []
     key = jax.random.PRNGKey(seed)
     for game in range(episodes):
         env = envs_lib.make_env(
-            env_config, evaluation=True, seeds=[seed * 1_000 + game], render_mode="rgb_array"
+            env_config,
+            evaluation=True,
+            seeds=[seed * 1_000 + game],
+            render_mode="rgb_array",
+            options=options,
         )
         path = None if video_dir is None else video_dir / f"game{game:03d}.mp4"
         score, key = _play_envpool_game(env, act, key, path, fps)
@@ -108,10 +116,10 @@ def play(
     return scores, videos
 
 
-def _envpool_config(config: Config, max_episode_steps: int | None):
+def _envpool_config(config: Config, max_episode_steps: int | None, options=None):
     """The env config of one envpool env playing the run's game with the evaluation protocol
     (Atari runs of ale-py play envpool's build of the game)."""
-    env_id, backend = config.env.env_id, backends.library(config.env)
+    env_id, backend = config.env.env_id, backends.library(config.env, options)
     if backend == "gymnasium" and config.env.atari:  # ale-py (ale-xla too) cannot render
         env_id, backend = env_id.removeprefix("ALE/"), "envpool"
     if backend == "gymnasium":
@@ -122,7 +130,6 @@ def _envpool_config(config: Config, max_episode_steps: int | None):
     return dataclasses.replace(
         config.env,
         env_id=env_id,
-        env_backend=backend,
         num_seeds=1,
         envs_per_seed=1,
         max_episode_steps=max_episode_steps or config.eval.eval_max_episode_steps,
@@ -200,7 +207,7 @@ def _play_envpool_game(env, act, key, path: Path | None, fps: float) -> tuple[fl
     return score, key
 
 
-def _play_gymnax(config, act, episodes, seed, video_dir, max_steps):
+def _play_gymnax(config, act, episodes, seed, video_dir, max_steps, options=None):
     """`play` on the gymnax backend: full games in one env; MinAtar videos draw the grid
     (one colour per channel, `gymnax_envs.minatar_rgb`) at 10 agent steps per second."""
     from jaxdqn.backends import gymnax_envs
@@ -216,7 +223,7 @@ def _play_gymnax(config, act, episodes, seed, video_dir, max_steps):
     scores, videos, key = [], [], jax.random.PRNGKey(seed)
     for game in range(episodes):
         env = backends.make_host_env(env_config, "gymnax", evaluation=True,
-                                     seeds=[seed * 1_000 + game])  # fmt: skip
+                                     seeds=[seed * 1_000 + game], options=options)  # fmt: skip
         obs, frames, score, over = env.reset(), [], 0.0, False
         while not over:
             frames.append(obs[0])

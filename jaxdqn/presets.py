@@ -1,12 +1,13 @@
 """Presets: published settings, value by value, each citing the file or table it comes from.
 
-`--preset NAME` starts from one of these; any flag overrides its values. tests/test_presets.py
-holds every preset to its source.
+`--preset NAME` starts from one of these (and from its run options in `PRESET_OPTIONS`); any
+flag overrides its values. tests/test_presets.py holds every preset to its source.
 """
 
 from __future__ import annotations
 
 from jaxdqn.config import AgentConfig, Config, EnvConfig, EvalConfig, ReplayConfig, TrainConfig
+from jaxdqn.options import RunOptions
 
 
 def nature() -> Config:
@@ -143,7 +144,6 @@ def cartpole() -> Config:
             learning_starts=1_000,
             train_freq=1,
             log_interval=1_000,
-            checkpoint_every=25_000,
         ),
         eval=EvalConfig(eval_every=25_000, eval_episodes=5, eval_max_episode_steps=500),
     )
@@ -215,8 +215,6 @@ def drq_eps() -> Config:
             learning_starts=1_600,
             train_freq=1,
             log_interval=1_000,
-            checkpoint_every=100_000,
-            keep_checkpoints=1,
         ),
         eval=EvalConfig(
             eval_every=0, eval_episodes=100, eval_epsilon=0.001, eval_max_episode_steps=27_000
@@ -402,7 +400,6 @@ def der() -> Config:
         ),
         train=TrainConfig(
             total_frames=400_000, learning_starts=1_600, train_freq=1, log_interval=1_000,
-            checkpoint_every=100_000, keep_checkpoints=1,
         ),
         eval=EvalConfig(
             eval_every=0, eval_episodes=100, eval_epsilon=0.001, eval_max_episode_steps=27_000
@@ -445,7 +442,7 @@ def minatar() -> Config:
     """
     return Config(
         env=EnvConfig(
-            env_id="Breakout-MinAtar", env_backend="gymnax", num_seeds=1, envs_per_seed=1,
+            env_id="Breakout-MinAtar", num_seeds=1, envs_per_seed=1,
             repeat_action_probability=0.1,
         ),
         replay=ReplayConfig(replay_capacity=100_000, batch_size=32),
@@ -458,7 +455,6 @@ def minatar() -> Config:
         ),
         train=TrainConfig(
             total_frames=5_000_000, learning_starts=5_000, train_freq=1, log_interval=10_000,
-            checkpoint_every=1_000_000,
         ),
         eval=EvalConfig(eval_every=1_000_000, eval_episodes=10, eval_epsilon=0.05),
     )  # fmt: skip
@@ -516,3 +512,22 @@ PRESETS = {
     "iqn": iqn,
     "minatar": minatar,
 }
+
+# How each preset runs by default, beside its config (`jaxdqn.options.RunOptions`; the command
+# line applies them before the flags): none of these changes what is learned.
+PRESET_OPTIONS = {
+    # 100k frames: a checkpoint at each quarter, with each evaluation.
+    "cartpole": {"checkpoint_every": 25_000},
+    # Atari 100k runs are short and many (26 games × seeds): one checkpoint at each 100k
+    # frames, and only the latest kept.
+    "drq_eps": {"checkpoint_every": 100_000, "keep_checkpoints": 1},
+    "der": {"checkpoint_every": 100_000, "keep_checkpoints": 1},
+    # MinAtar's games exist only in gymnax (auto picks it too); a checkpoint at each 1M
+    # frames, with each evaluation.
+    "minatar": {"env_backend": "gymnax", "checkpoint_every": 1_000_000},
+}
+
+
+def preset_options(name: str) -> RunOptions:
+    """The run options preset `name` starts from (the defaults for a preset without any)."""
+    return RunOptions(**PRESET_OPTIONS.get(name, {}))

@@ -47,11 +47,15 @@ def default_run_name(config) -> str:
     return f"{env}-{config.agent.policy}-s{config.env.seed}-{stamp}"
 
 
-def make_run_dir(config, resume: bool = False) -> Path:
-    """Creates runs/<name>/; refuses to write over a run that already holds metrics (unless
-    resuming it, when the directory must exist)."""
-    name = config.train.run_name or default_run_name(config)
-    path = Path(config.train.run_dir) / name
+def make_run_dir(config, options=None, resume: bool = False) -> Path:
+    """Creates <run_dir>/<run_name>/ of `options` (`jaxdqn.options.RunOptions`; default
+    runs/<a name from the config>); refuses to write over a run that already holds metrics
+    (unless resuming it, when the directory must exist)."""
+    from jaxdqn.options import RunOptions
+
+    options = options or RunOptions()
+    name = options.run_name or default_run_name(config)
+    path = Path(options.run_dir) / name
     if resume:
         if not path.is_dir():
             raise FileNotFoundError(f"cannot resume: run directory {path} does not exist")
@@ -184,17 +188,20 @@ def launching(launch: dict | None) -> Iterator[None]:
         _launch = before
 
 
-def config_record(config, versions_now: dict | None = None, runtime=None) -> dict:
-    """What config.json holds: `config` (every setting), `versions` (of the packages),
+def config_record(config, versions_now: dict | None = None, runtime=None, options=None) -> dict:
+    """What config.json holds: `config` (every setting of the experiment), `options` (how it
+    was asked to run, `jaxdqn.options.RunOptions`), `versions` (of the packages),
     `derived` (sizes computed from the settings), `runtime` (how it ran, `jaxdqn.runtime`),
     `component_modules` (for each component registered outside jaxdqn, the module or script
     that registered it, see `jaxdqn.registry`) and, for a run started from the command line,
     `launch` (its preset and the flags as given). Files written before a key existed still
-    load: readers take only `config` for granted."""
+    load: readers take only `config` for granted (`jaxdqn.options.options_from_record` finds
+    the options of a run written before `options` existed in its `config`)."""
     from jaxdqn.registry import component_modules
 
     return {
         "config": dataclasses.asdict(config),
+        **({"options": dataclasses.asdict(options)} if options is not None else {}),
         "versions": versions() if versions_now is None else versions_now,
         "derived": {
             "frame_skip": config.env.frame_skip,
@@ -209,12 +216,16 @@ def config_record(config, versions_now: dict | None = None, runtime=None) -> dic
 
 
 def write_config(
-    run_dir: str | os.PathLike, config, versions_now: dict | None = None, runtime=None
+    run_dir: str | os.PathLike,
+    config,
+    versions_now: dict | None = None,
+    runtime=None,
+    options=None,
 ) -> Path:
     """Writes `run_dir/config.json` (see `config_record`); errors name the file."""
     path = Path(run_dir) / CONFIG_FILE
     try:
-        record = config_record(config, versions_now, runtime)
+        record = config_record(config, versions_now, runtime, options)
         path.write_text(json.dumps(record, indent=2, default=str))
     except OSError as err:
         raise write_error(err, path) from err

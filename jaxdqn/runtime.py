@@ -1,8 +1,9 @@
 """How a run runs on this machine: resolved once from the Config and the machine.
 
-A `Config` says what is learned; a `Runtime` says how this machine computes it — which env
-backend steps the envs, over how many devices and processes the seeds are spread, and how the
-learning phase is cut into compiled chunks. None of it changes what is learned: the budget and
+A `Config` says what is learned, its `RunOptions` (`jaxdqn.options`) how to run it; a
+`Runtime` says how this machine computes it — which env backend steps the envs, over how many
+devices and processes the seeds are spread, and how the learning phase is cut into compiled
+chunks. None of it changes what is learned: the budget and
 the schedules come from the Config alone, and the equality tests (backends, devices, processes,
 chunk lengths, resume) hold the runtime to that. The runtime is printed when a run starts and
 written to its config.json, so a run records how it ran and a resumed run says what changed.
@@ -15,36 +16,17 @@ from typing import Any
 
 import numpy as np
 
-from jaxdqn.config import CUSTOM_CALL_BACKENDS, Config
+from jaxdqn.config import Config
+from jaxdqn.options import CUSTOM_CALL_BACKENDS, RunOptions, check_options
 from jaxdqn.registry import check_names, check_pairings, component_registries
-from jaxdqn.validation import check_int as _check_int
 from jaxdqn.validation import fail as _fail
 
 # (obs shape, obs dtype, number of actions) of one env
 ObsSpec = tuple[tuple[int, ...], np.dtype, int]
 
 
-@dataclasses.dataclass(frozen=True)
-class RuntimeOptions:
-    """Requests on how to run; 0 / -1 leave the choice to `resolve`."""
-
-    chunk_iterations: int = 0
-    """Iterations per jitted chunk (one iteration = env steps + updates); progress, logs and
-    checkpoints happen between chunks. 0 = auto: on CPU, for an Atari network 1 with one seed
-    and 4 with several, for the MinAtar network 4 (fastest measured, BENCHMARKS.md); else 250."""
-    unroll: int = 0
-    """lax.scan unroll of the learning chunk. 0 = auto: fully unrolled for a conv network on
-    CPU (XLA CPU runs conv gradients ≈3–6× slower inside a loop; see BENCHMARKS.md), else 1."""
-    seed_loop: int = -1
-    """Compute each seed's update separately instead of vmapping it: 1 yes, 0 no, -1 auto
-    (yes for an Atari network on CPU with several seeds, where a vmapped conv gradient runs
-    as a slow grouped convolution; MinAtar's small one measured the same either way)."""
-
-    def __post_init__(self):
-        _check_int("chunk_iterations", self.chunk_iterations, 0)
-        _check_int("unroll", self.unroll, 0)
-        if self.seed_loop not in (-1, 0, 1):
-            _fail("seed_loop", self.seed_loop, "one of -1 (auto), 0, 1")
+# The options were the runtime's alone before they took in the run's other options.
+RuntimeOptions = RunOptions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,13 +64,13 @@ class Runtime:
                 if k in saved and saved[k] != v]  # fmt: skip
 
 
-def resolve(config: Config, options: RuntimeOptions | None = None) -> Runtime:
+def resolve(config: Config, options: RunOptions | None = None) -> Runtime:
     """The runtime of `config` on this machine; raises ValueError (naming the value and what is
     allowed) for what this machine or the env backend cannot run. See `resolve_spec`."""
     return resolve_spec(config, options)[0]
 
 
-def resolve_spec(config: Config, options: RuntimeOptions | None = None) -> tuple[Runtime, ObsSpec]:
+def resolve_spec(config: Config, options: RunOptions | None = None) -> tuple[Runtime, ObsSpec]:
     """`resolve`, and the observation spec it read: `jaxdqn.plan.make_plan` keeps both.
 
     Checks in the order a user should hear of them: the env id (with close matches) before
@@ -98,19 +80,20 @@ def resolve_spec(config: Config, options: RuntimeOptions | None = None) -> tuple
 
     from jaxdqn import backends, distributed
 
-    options = options or RuntimeOptions()
+    options = options or RunOptions()
     e = config.env
     platform = jax.default_backend()
-    num_devices = jax.local_device_count() if e.devices == "all" else int(e.devices)
-    backend = e.env_backend
+    num_devices = jax.local_device_count() if options.devices == "all" else int(options.devices)
+    backend = options.env_backend
     if backend == "auto":  # envpool's XLA step exists on CPU and GPU, and on one device
         backend = backends.default_backend(e.env_id, platform, num_devices)
     backends.check_env_id(e.env_id, backend)
+    check_options(e, options)  # the options against the env: seeds per device, ale-xla's games
     check_names(config)
     check_pairings(config)
     _check_backend_devices(backend, num_devices, jax.process_count())
     distributed.check_devices(config, num_devices)
-    spec = backends.observation_spec(e)
+    spec = backends.observation_spec(e, options)
     conv_on_cpu = platform == "cpu" and uses_convolutions(build_network(config, spec), *spec[:2])
     atari_on_cpu = conv_on_cpu and is_frame_stack(spec)
     chunk = options.chunk_iterations or (

@@ -13,6 +13,7 @@ import jax
 
 from jaxdqn import distributed
 from jaxdqn.config import Config
+from jaxdqn.options import RunOptions
 
 
 class StopFlag:
@@ -47,8 +48,9 @@ def catch_signals(stop: StopFlag, logger) -> Iterator[StopFlag]:
 
 
 @contextlib.contextmanager
-def open_run_dir(config: Config, resume: bool) -> Iterator[Path]:
-    """Makes (or reopens) the run directory and holds its lock while the run lasts.
+def open_run_dir(config: Config, options: RunOptions, resume: bool) -> Iterator[Path]:
+    """Makes (or reopens) the run directory `options` name and holds its lock while the run
+    lasts.
 
     One process per run directory: a second is refused (`rundir.RunLockedError`), and the OS
     drops the lock if this one dies (even SIGKILL). In a multi-process run process 0 opens and
@@ -57,14 +59,14 @@ def open_run_dir(config: Config, resume: bool) -> Iterator[Path]:
     from jaxdqn.rundir import lock_run_dir, make_run_dir
 
     if jax.process_count() == 1:
-        run_dir = make_run_dir(config, resume=resume)
+        run_dir = make_run_dir(config, options, resume=resume)
         with lock_run_dir(run_dir):
             yield run_dir
         return
     lock, failure, opened = None, None, ["", ""]
     if distributed.is_main():
         try:
-            run_dir = make_run_dir(config, resume=resume)
+            run_dir = make_run_dir(config, options, resume=resume)
             lock = lock_run_dir(run_dir)
             opened[0] = str(run_dir)
         except Exception as err:  # every process must hear of it, or the others would wait

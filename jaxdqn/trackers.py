@@ -262,7 +262,8 @@ class Evaluation(Tracker):
         config, self.every = run.config, run.config.eval.eval_every
         self.evaluator = make_evaluator(config, run.trainer.agent.q_values,
                                         seed_offset=run.seed_offset,
-                                        total_seeds=run.run_config.env.num_seeds)  # fmt: skip
+                                        total_seeds=run.run_config.env.num_seeds,
+                                        options=run.options)  # fmt: skip
         self.next = next_multiple(run.steps, self.every, config.env.frame_skip)
 
     def evaluate(self, run) -> list:
@@ -309,8 +310,8 @@ class Checkpoints(Tracker):
                  meta: dict):  # fmt: skip
         self.checkpointer, self.writer, self.meta = checkpointer, writer, meta
         self.games, self.evaluation = games, evaluation
-        self.every = run.config.train.checkpoint_every
-        self.minutes = run.config.train.checkpoint_minutes
+        self.every = run.options.checkpoint_every
+        self.minutes = run.options.checkpoint_minutes
         self.next = next_multiple(run.steps, self.every, run.config.env.frame_skip)
         self.last_save = time.monotonic()
 

@@ -85,9 +85,10 @@ class Trainer(NamedTuple):
 # ----------------------------------------------------------------------------- parts
 
 
-def observation_spec(config: Config) -> tuple[tuple[int, ...], np.dtype, int]:
-    """(obs shape, obs dtype, number of actions) of the configured env, from its spec."""
-    return backends.observation_spec(config.env)
+def observation_spec(config: Config, options=None) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(obs shape, obs dtype, number of actions) of the configured env on the backend
+    `options` (`jaxdqn.options.RunOptions`) ask for, from its spec."""
+    return backends.observation_spec(config.env, options)
 
 
 def make_network(config: Config, num_actions: int):
@@ -213,9 +214,10 @@ def make_train(plan: Plan, *, env_epoch: int = 0, **components) -> Trainer:
     agent = assemble_agent(config, parts, num_actions)
     replay = parts.replay
     placement = distributed.placement(runtime.num_devices, TrainState)
-    # The env's settings, read from the config once here: the backend gets nothing else.
-    env = backends.make_backend(envs_lib.env_spec(config.env, runtime.env_backend,
-                                                  epoch=env_epoch))  # fmt: skip
+    # The env's settings, read from the config and options once here: the backend gets nothing
+    # else.
+    spec = envs_lib.env_spec(config.env, runtime.env_backend, epoch=env_epoch, options=plan.options)
+    env = backends.make_backend(spec)
     starts, _ = parts.policy.parameters(config.agent, S)
     fresh = functools.partial(_fresh, agent, replay, jnp.asarray(np.asarray(starts, np.float32)))
     keys = jnp.stack([jax.random.PRNGKey(config.env.seed + i) for i in range(S)])

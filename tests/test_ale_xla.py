@@ -23,6 +23,7 @@ from jaxdqn.backends.host import AleHostEnv  # noqa: E402
 from jaxdqn.config import Config, EnvConfig, EvalConfig  # noqa: E402
 from jaxdqn.evaluate import eval_env_seeds, make_evaluator  # noqa: E402
 from jaxdqn.metrics import read_metrics  # noqa: E402
+from jaxdqn.options import RunOptions, check_options  # noqa: E402
 from jaxdqn.runtime import resolve  # noqa: E402
 
 ASSAULT_REWARD_UNIT = 21  # one enemy ship: Assault's raw rewards are its multiples
@@ -107,12 +108,14 @@ def test_evaluation_steps_ale_py_from_the_host():
     """ale-xla evaluates on ale-py's host-stepped env: an agent that always fires upward scores
     exactly what that env gives the same action on the evaluation seeds."""
     config = Config(
-        env=EnvConfig(num_seeds=1, envs_per_seed=1, env_backend="ale-xla"),
+        env=EnvConfig(num_seeds=1, envs_per_seed=1),
         eval=EvalConfig(eval_episodes=2, eval_epsilon=0.0, eval_max_episode_steps=150),
     )
-    assert library(config.env) == "gymnasium"
+    options = RunOptions(env_backend="ale-xla")
+    assert library(config.env, options) == "gymnasium"
     always_up = lambda params, obs, key: jax.nn.one_hot(jnp.full(len(obs), ASSAULT_UP), 7)  # noqa: E731
-    scores = make_evaluator(config, always_up)(np.zeros(1), jax.random.PRNGKey(0))
+    evaluator = make_evaluator(config, always_up, options=options)
+    scores = evaluator(np.zeros(1), jax.random.PRNGKey(0))
     env_config = dataclasses.replace(config.env, envs_per_seed=2, max_episode_steps=150)
     env = make_host_env(env_config, "ale-xla", evaluation=True, seeds=eval_env_seeds(config))
     env.reset()
@@ -145,12 +148,13 @@ def test_ids_are_the_gymnasium_ale_ids():
 def test_non_atari_ids_are_refused_with_the_backend_that_runs_them(capsys):
     with pytest.raises(ValueError, match=r"env_id='CartPole-v1'.*ale-xla.*--env-backend gymnasium"):
         check_env_id("CartPole-v1", "ale-xla")
+    ale_xla = RunOptions(env_backend="ale-xla")
     with pytest.raises(ValueError, match=r"env_id='CartPole-v1'.*Atari games only"):
-        EnvConfig(env_id="CartPole-v1", env_backend="ale-xla")
+        check_options(EnvConfig(env_id="CartPole-v1"), ale_xla)
     with pytest.raises(ValueError, match=r"env_id='Asault-v5'.*Did you mean Assault-v5\?"):
-        EnvConfig(env_id="Asault-v5", env_backend="ale-xla")
+        check_options(EnvConfig(env_id="Asault-v5"), ale_xla)
     with pytest.raises(ValueError, match="ale-xla cannot run with devices=2"):
-        resolve(Config(env=EnvConfig(env_backend="ale-xla", devices="2", num_seeds=2)))
+        resolve(Config(env=EnvConfig(num_seeds=2)), RunOptions(env_backend="ale-xla", devices="2"))
     with pytest.raises(SystemExit) as exc:  # the command line stops before any env is built
         assault.main(["--env-backend", "ale-xla", "--env-id", "CartPole-v1", "--network", "mlp"])
     assert exc.value.code == 2

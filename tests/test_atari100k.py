@@ -91,9 +91,6 @@ def fake_run(run_dir: Path, env: str, seed: int, preset: str, score: float) -> N
     config = dataclasses.replace(
         config,
         env=dataclasses.replace(config.env, env_id=env, seed=seed, num_seeds=1),
-        train=dataclasses.replace(
-            config.train, run_dir=str(run_dir), run_name=f"{env}-seed{seed}", progress=False
-        ),
     )
     path = run_dir / f"{env}-seed{seed}"
     path.mkdir(parents=True)

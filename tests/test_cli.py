@@ -14,6 +14,7 @@ import pytest
 from jaxdqn import cli, presets, rundir
 from jaxdqn.__main__ import COMMANDS
 from jaxdqn.__main__ import main as jaxdqn_main
+from jaxdqn.options import options_from_record
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "experiments"))
@@ -104,15 +105,16 @@ def test_a_preset_with_nothing_close_lists_them(capsys):
 
 
 def test_config_json_records_the_launch_only_inside_a_run(tmp_path):
-    config = presets.cartpole()
+    config, options = presets.cartpole(), presets.preset_options("cartpole")
     assert "launch" not in rundir.config_record(config)
     launch = {"preset": "cartpole", "flags": ["--seed", "3"]}
     with rundir.launching(launch):
-        rundir.write_config(tmp_path, config)
+        rundir.write_config(tmp_path, config, options=options)
     assert "launch" not in rundir.config_record(config)  # nothing left behind
     record = rundir.read_config(tmp_path)
     assert record["launch"] == launch
-    assert record["config"]["train"]["run_dir"] == config.train.run_dir  # as given
+    assert record["options"]["run_dir"] == options.run_dir  # as given
+    assert "run_dir" not in record["config"]["train"]  # how it ran, beside what it learned
 
 
 def test_parse_remembers_the_preset_and_flags_as_given():
@@ -125,9 +127,9 @@ def test_parse_remembers_the_preset_and_flags_as_given():
         "--replay-capacity",
         "10000",
     ]  # a small replay: the memory check passes anywhere
-    config, _, _ = cli.parse("nature", "", flags)
+    config, _, options = cli.parse("nature", "", flags)
     assert cli._LAUNCHES[config] == {"preset": "cleanrl", "flags": flags}
-    assert config.train.run_dir == "runs/x"
+    assert options.run_dir == "runs/x"
 
 
 def test_a_resumed_run_keeps_the_launch_it_started_with(tmp_path):
@@ -148,7 +150,7 @@ def test_committed_results_hold_no_machine_path():
     for path in ROOT.glob("results/**/config.json"):
         text = path.read_text()
         assert not re.search(r'"(/work|/tmp|/root|/home)', text), path
-        run_dir = json.loads(text)["config"]["train"]["run_dir"]
+        run_dir = options_from_record(json.loads(text)).run_dir
         assert not Path(run_dir).is_absolute(), (path, run_dir)
 
 

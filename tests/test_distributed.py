@@ -16,6 +16,7 @@ import pytest
 from jaxdqn import distributed
 from jaxdqn.config import AgentConfig, Config, EnvConfig
 from jaxdqn.metrics import read_metrics
+from jaxdqn.options import RunOptions, check_options
 from jaxdqn.presets import cartpole
 from jaxdqn.runtime import resolve
 
@@ -37,27 +38,24 @@ def test_seeds_must_split_evenly_over_devices():
     with pytest.raises(
         ValueError, match=r"num_seeds=3 is invalid: must be divisible by devices \(2\)"
     ):
-        EnvConfig(env_id="CartPole-v1", num_seeds=3, devices="2")
+        check_options(EnvConfig(env_id="CartPole-v1", num_seeds=3), RunOptions(devices="2"))
     with pytest.raises(ValueError, match="devices='two' is invalid"):
-        EnvConfig(env_id="CartPole-v1", devices="two")
+        RunOptions(devices="two")
     with pytest.raises(ValueError, match="envpool-xla cannot run with devices=2"):
         resolve(
-            Config(
-                env=EnvConfig(
-                    env_id="CartPole-v1", num_seeds=2, devices="2", env_backend="envpool-xla"
-                ),
-                agent=AgentConfig(network="mlp"),
-            )
-        )
-    assert EnvConfig(env_id="CartPole-v1", num_seeds=4, devices=4).devices == "4"
+            Config(env=EnvConfig(env_id="CartPole-v1", num_seeds=2),
+                   agent=AgentConfig(network="mlp")),
+            RunOptions(devices="2", env_backend="envpool-xla"),
+        )  # fmt: skip
+    assert RunOptions(devices=4).devices == "4"
     config = cartpole()
-    config = type(config)(env=EnvConfig(env_id="CartPole-v1", num_seeds=8, devices="8"),
+    config = type(config)(env=EnvConfig(env_id="CartPole-v1", num_seeds=8),
                           replay=config.replay, agent=config.agent, train=config.train)  # fmt: skip
     if jax.local_device_count() < 8:
         with pytest.raises(ValueError, match="devices=8 is invalid: this process has"):
             distributed.check_devices(config, 8)
         with pytest.raises(ValueError, match="devices=8 is invalid: this process has"):
-            resolve(config)  # the runtime checks the machine
+            resolve(config, RunOptions(devices="8"))  # the runtime checks the machine
 
 
 SHARDED = textwrap.dedent(

@@ -235,7 +235,7 @@ def test_example_runs_outside_the_repository(tmp_path):
     script(fork, *flags, cwd=outside)
     record = json.loads((outside / "runs" / "es" / "config.json").read_text())
     assert record["config"]["agent"]["loss"] == "expected_sarsa"
-    assert record["config"]["train"]["run_dir"] == "runs"  # as given, not made absolute
+    assert record["options"]["run_dir"] == "runs"  # as given, not made absolute
     assert record["component_modules"] == {"loss": str(fork.resolve())}
     assert record["launch"] == {
         "preset": "cartpole",

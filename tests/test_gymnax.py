@@ -26,6 +26,7 @@ import cartpole  # noqa: E402
 from jaxdqn.config import AgentConfig, Config, EnvConfig  # noqa: E402
 from jaxdqn.loop import mean_last  # noqa: E402
 from jaxdqn.networks import NETWORKS, MinAtarQNetwork  # noqa: E402
+from jaxdqn.options import RunOptions  # noqa: E402
 from jaxdqn.plan import make_plan  # noqa: E402
 from jaxdqn.presets import cartpole as cartpole_preset  # noqa: E402
 from jaxdqn.presets import minatar as minatar_preset  # noqa: E402
@@ -42,12 +43,12 @@ def _cartpole_warmup(num_seeds=2, envs_per_seed=2, steps=300):
     config = cartpole_preset()
     config = dataclasses.replace(
         config,
-        env=dataclasses.replace(config.env, env_backend="gymnax", num_seeds=num_seeds,
-                                envs_per_seed=envs_per_seed, max_episode_steps=LIMIT),
+        env=dataclasses.replace(config.env, num_seeds=num_seeds, envs_per_seed=envs_per_seed,
+                                max_episode_steps=LIMIT),
         replay=dataclasses.replace(config.replay, replay_capacity=steps * envs_per_seed),
         train=dataclasses.replace(config.train, learning_starts=steps * envs_per_seed),
     )  # fmt: skip
-    trainer = make_train(make_plan(config))
+    trainer = make_train(make_plan(config, RunOptions(env_backend="gymnax")))
     state, metrics = trainer.warmup(trainer.init(), steps)
     return config, jax.device_get(state), jax.device_get(metrics)
 

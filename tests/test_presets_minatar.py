@@ -56,8 +56,8 @@ def test_minatar_preset_matches_the_authors_dqn():
         "envs_per_seed": 1,
         "repeat_action_probability": ENVIRONMENT_SOURCE["sticky_action_prob"],
         "env_id": "Breakout-MinAtar",
-        "env_backend": "gymnax",
     })  # fmt: skip
+    assert presets.preset_options("minatar").env_backend == "gymnax"  # how it runs, beside it
     assert presets.minatar().total_steps == s["NUM_FRAMES"]
 
 

@@ -20,8 +20,9 @@ from jaxdqn import rundir
 from jaxdqn.checkpoint import load_run_config
 from jaxdqn.config import config_from_dict
 from jaxdqn.loop import run_experiment
+from jaxdqn.options import options_from_record
 from jaxdqn.plan import make_plan
-from jaxdqn.presets import cartpole
+from jaxdqn.presets import cartpole, preset_options
 from jaxdqn.registry import component_registries
 from jaxdqn.rundir import RunLockedError, lock_run_dir
 
@@ -42,27 +43,28 @@ HOLD_LOCK = textwrap.dedent("""
 """)
 
 
-def cartpole_config(run_dir, name):
-    config = cartpole()
-    train = dataclasses.replace(config.train, run_dir=str(run_dir), run_name=name, progress=False)
-    return dataclasses.replace(config, train=train)
+def cartpole_run(run_dir, name) -> tuple:
+    """The cartpole preset's config and options, run in `run_dir/name` without the display."""
+    options = preset_options("cartpole")
+    return cartpole(), dataclasses.replace(options, run_dir=str(run_dir), run_name=name,
+                                           progress=False)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- the directory
 
 
 def test_make_run_dir_creates_refuses_and_reopens(tmp_path):
-    config = cartpole_config(tmp_path / "deep" / "er", "r")
-    path = rundir.make_run_dir(config)
+    config, options = cartpole_run(tmp_path / "deep" / "er", "r")
+    path = rundir.make_run_dir(config, options)
     assert path == tmp_path / "deep" / "er" / "r" and path.is_dir()
-    assert rundir.make_run_dir(config) == path  # no metrics yet: reused
+    assert rundir.make_run_dir(config, options) == path  # no metrics yet: reused
     (path / "metrics.jsonl").write_text("{}\n")
     with pytest.raises(FileExistsError, match=re.escape(f"run directory {path} already holds")):
-        rundir.make_run_dir(config)
-    assert rundir.make_run_dir(config, resume=True) == path
-    gone = cartpole_config(tmp_path, "gone")
+        rundir.make_run_dir(config, options)
+    assert rundir.make_run_dir(config, options, resume=True) == path
+    gone = cartpole_run(tmp_path, "gone")
     with pytest.raises(FileNotFoundError, match="cannot resume: run directory .*gone does not"):
-        rundir.make_run_dir(gone, resume=True)
+        rundir.make_run_dir(*gone, resume=True)
 
 
 def test_default_run_name():
@@ -87,7 +89,7 @@ def test_second_process_is_refused_until_the_holder_dies(tmp_path):
             lock_run_dir(run)
         # run_experiment takes the lock before any training: a --resume is refused.
         with pytest.raises(RunLockedError, match=re.escape(message)):
-            run_experiment(make_plan(cartpole_config(tmp_path, "r")), resume=True)
+            run_experiment(make_plan(*cartpole_run(tmp_path, "r")), resume=True)
         assert sorted(p.name for p in run.iterdir()) == ["LOCK"]  # nothing was written
     finally:
         holder.send_signal(signal.SIGKILL)
@@ -143,7 +145,7 @@ def test_unwritable_run_dir_fails_before_training(case, tmp_path, monkeypatch):
                 (tmp_path / "r").chmod(0o500)
     try:
         with pytest.raises(OSError) as exc:
-            run_experiment(make_plan(cartpole_config(run_dir, "r")), resume=resume)
+            run_experiment(make_plan(*cartpole_run(run_dir, "r")), resume=resume)
     finally:
         tmp_path.chmod(0o700)
         if resume:
@@ -221,6 +223,9 @@ def test_committed_runs_still_load(run, registries):
     rundir.import_components(run)  # the forked components of those that have any
     config = load_run_config(run)
     assert dataclasses.asdict(config)["env"]["env_id"] == record["config"]["env"]["env_id"]
+    options = options_from_record(record)  # written before config.json held "options"
+    assert options.run_dir == record["config"]["train"].get("run_dir", "runs")
+    assert options.env_backend == record["config"]["env"].get("env_backend", "auto")
 
 
 def test_there_are_committed_runs():

@@ -57,9 +57,11 @@ def test_options_override_and_chunks_never_exceed_the_budget():
 
 def test_machine_checks_name_the_value():
     with pytest.raises(ValueError, match=r"devices=8 is invalid: this process has 1 local"):
-        resolve(Config(env=EnvConfig(devices="8", num_seeds=8, env_backend="envpool")))
+        resolve(Config(env=EnvConfig(num_seeds=8)),
+                RuntimeOptions(devices="8", env_backend="envpool"))  # fmt: skip
     with pytest.raises(ValueError, match="envpool-xla cannot run with devices=2"):
-        resolve(Config(env=EnvConfig(devices="2", num_seeds=2, env_backend="envpool-xla")))
+        resolve(Config(env=EnvConfig(num_seeds=2)),
+                RuntimeOptions(devices="2", env_backend="envpool-xla"))  # fmt: skip
 
 
 @pytest.mark.parametrize(

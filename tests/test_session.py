@@ -1,11 +1,11 @@
 """The session: run directory held for the run, and the signals that stop it."""
 
-import dataclasses
 import os
 import signal
 
 import pytest
 
+from jaxdqn.options import RunOptions
 from jaxdqn.presets import cartpole
 from jaxdqn.rundir import RunLockedError
 from jaxdqn.session import StopFlag, catch_signals, open_run_dir
@@ -24,13 +24,11 @@ def test_first_signal_sets_the_flag_second_stops_now_and_handlers_come_back(caps
 
 
 def test_run_dir_is_locked_while_open(tmp_path):
-    config = cartpole()
-    train = dataclasses.replace(config.train, run_dir=str(tmp_path), run_name="r")
-    config = dataclasses.replace(config, train=train)
-    with open_run_dir(config, resume=False) as run_dir:
+    config, options = cartpole(), RunOptions(run_dir=str(tmp_path), run_name="r")
+    with open_run_dir(config, options, resume=False) as run_dir:
         assert run_dir == tmp_path / "r"
         with pytest.raises(RunLockedError):
-            with open_run_dir(config, resume=True):
+            with open_run_dir(config, options, resume=True):
                 pass
-    with open_run_dir(config, resume=True) as run_dir:  # released on exit
+    with open_run_dir(config, options, resume=True) as run_dir:  # released on exit
         assert run_dir == tmp_path / "r"

@@ -168,9 +168,9 @@ def test_warmup_and_learning_chunk_compile_once(tmp_path):
 
     from jaxdqn.checkpoint import Checkpointer
     from jaxdqn.loop import train
+    from jaxdqn.options import RunOptions
     from jaxdqn.plan import make_plan
     from jaxdqn.presets import cartpole
-    from jaxdqn.runtime import RuntimeOptions
 
     config = cartpole()
     config = dataclasses.replace(
@@ -178,8 +178,7 @@ def test_warmup_and_learning_chunk_compile_once(tmp_path):
         env=dataclasses.replace(config.env, envs_per_seed=2),
         replay=dataclasses.replace(config.replay, replay_capacity=5_000, batch_size=32),
         train=dataclasses.replace(
-            config.train, total_frames=10_400, learning_starts=10_000, checkpoint_every=200,
-            progress=False,
+            config.train, total_frames=10_400, learning_starts=10_000,
         ),
         eval=dataclasses.replace(config.eval, eval_every=0, eval_episodes=1,
                                  eval_max_episode_steps=50),
@@ -193,7 +192,7 @@ def test_warmup_and_learning_chunk_compile_once(tmp_path):
     monitoring.register_event_duration_secs_listener(listener)
     try:
         out = train(
-            make_plan(config, RuntimeOptions(chunk_iterations=50)),
+            make_plan(config, RunOptions(chunk_iterations=50, checkpoint_every=200)),
             checkpointer=Checkpointer(tmp_path),
         )
     finally:

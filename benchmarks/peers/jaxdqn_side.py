@@ -44,7 +44,7 @@ def make_config(args: argparse.Namespace) -> Config:
         replay=dataclasses.replace(base.replay, replay_capacity=args.replay_capacity),
         agent=agent,
         train=dataclasses.replace(
-            base.train, learning_starts=args.learning_starts, total_frames=4 * 10**9, progress=False
+            base.train, learning_starts=args.learning_starts, total_frames=4 * 10**9
         ),  # fmt: skip
     )
 

@@ -49,8 +49,9 @@ from jaxdqn.atari_data import is_atari
 from jaxdqn.backends import ale_xla, envpool_xla, gymnax_envs
 from jaxdqn.backends.host import AleHostEnv, EnvpoolHostEnv, GymHostEnv, ale_game
 from jaxdqn.backends.step import Backend, HostEnv, Step, host_backend, python_repeat, stack_trees
-from jaxdqn.config import ENV_BACKENDS, EnvConfig
+from jaxdqn.config import EnvConfig
 from jaxdqn.envs import EnvSpec, env_spec, make_pool
+from jaxdqn.options import ENV_BACKENDS, RunOptions
 
 __all__ = [
     "ENV_BACKENDS", "AleHostEnv", "Backend", "EnvSpec", "EnvpoolHostEnv", "GymHostEnv",
@@ -98,10 +99,12 @@ def make_host_env(
     num_envs: int | None = None,
     seeds: list[int] | None = None,
     epoch: int = 0,
+    options: RunOptions | None = None,
 ) -> HostEnv:
-    """`host_env` of `config`'s envs on `backend`, with the training or evaluation settings."""
+    """`host_env` of `config`'s envs on `backend`, with the training or evaluation settings
+    (and `options`' worker threads)."""
     return host_env(env_spec(config, backend, evaluation=evaluation, num_envs=num_envs,
-                             seeds=seeds, epoch=epoch))  # fmt: skip
+                             seeds=seeds, epoch=epoch, options=options))  # fmt: skip
 
 
 def gymnasium_env_ids() -> list[str]:
@@ -178,12 +181,12 @@ def default_backend(env_id: str, platform: str, num_devices: int) -> str:
     return "envpool" if platform == "tpu" or num_devices > 1 else "envpool-xla"
 
 
-def library(config: EnvConfig) -> str:
-    """The env library behind the config's backend: "gymnasium", "gymnax" or "envpool" (the
+def library(config: EnvConfig, options: RunOptions | None = None) -> str:
+    """The env library behind the backend `options` ask for: "gymnasium", "gymnax" or "envpool" (the
     host-stepped form of either envpool backend), for evaluation and play. ale-xla's is
     "gymnasium": evaluation steps the same ale-py vector env from Python (its games end at
     unpredictable times, and a score needs no jitted chunk)."""
-    return library_of(env_spec(config))
+    return library_of(env_spec(config, options=options))
 
 
 def library_of(spec: EnvSpec) -> str:
@@ -195,9 +198,12 @@ def library_of(spec: EnvSpec) -> str:
     return spec.backend if spec.backend in ("gymnasium", "gymnax") else "envpool"
 
 
-def observation_spec(config: EnvConfig) -> tuple[tuple[int, ...], np.dtype, int]:
-    """(obs shape, obs dtype, number of actions) of one env (envpool's spec needs no env)."""
-    spec = env_spec(config, num_envs=1, seeds=[0])
+def observation_spec(
+    config: EnvConfig, options: RunOptions | None = None
+) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(obs shape, obs dtype, number of actions) of one env on the backend `options` ask for
+    (envpool's spec needs no env)."""
+    spec = env_spec(config, num_envs=1, seeds=[0], options=options)
     spec = dataclasses.replace(spec, backend=library_of(spec))
     if spec.backend == "gymnax":
         return gymnax_envs.observation_spec(spec)
