@@ -69,6 +69,8 @@ def test_cartpole_solved_three_seeds(tmp_path):
 C51 = ["--head", "categorical", "--loss", "categorical", "--v-min", "0", "--v-max", "100"]
 
 
+# C51's loss is held to rlax's (test_distributional_losses); IQN's learning test runs in CI.
+@pytest.mark.long
 def test_c51_learns_cartpole(tmp_path):
     """3 seeds vmapped, 20,000 agent steps each: the mean over seeds of the last 20 games must
     reach 100 (random play: ≈22). Measured with the same flags at 20,000 steps on this 2-core

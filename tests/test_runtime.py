@@ -102,6 +102,7 @@ TINY = ["--num-seeds", "2", "--learning-starts", "500", "--total-frames", "1500"
 
 
 @pytest.mark.slow
+@pytest.mark.long  # CI keeps tests/test_chunks.py (chunk forms agree) and test_train's budget test
 def test_chunk_length_does_not_change_the_run(tmp_path):
     """1,000 learning iterations as 4 chunks of 250 or as 3 chunks of 300 and one of 100: the
     same games and, bit for bit, the same parameters and replay (the runtime is how a run is
