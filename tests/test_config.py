@@ -182,6 +182,7 @@ UNDER_O = textwrap.dedent("""
 
 
 @pytest.mark.slow
+@pytest.mark.long  # a subprocess per check; the checks themselves run in CI
 def test_validation_holds_under_python_O():
     """`python -O` strips `assert`: validation must raise ValueError all the same."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

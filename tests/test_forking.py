@@ -258,6 +258,7 @@ def test_play_plays_a_forked_run(forked_run, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.long  # CI keeps the fork run from outside the repository and played
 def test_resume_a_forked_run_from_a_script_that_does_not_register_it(forked_run, tmp_path):
     run = copy_run(forked_run, tmp_path)
     before = read_metrics(run)

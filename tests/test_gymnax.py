@@ -235,6 +235,7 @@ def test_minatar_network_refused_off_minatar():
 
 
 @pytest.mark.slow
+@pytest.mark.long  # MinAtar training runs in CI through the resume test above (same CLI)
 def test_minatar_script_smoke(tmp_path, capsys):
     """experiments/minatar.py with tiny settings: one run, then the table beside the paper's."""
     import minatar

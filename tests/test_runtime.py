@@ -122,6 +122,7 @@ def test_chunk_length_does_not_change_the_run(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.long  # a message on resume; resume itself runs in CI (test_checkpoint)
 def test_resume_says_what_changed_in_the_runtime(tmp_path, capsys):
     cartpole.main(TINY + ["--chunk-iterations", "250", "--run-dir", str(tmp_path),
                           "--run-name", "r"])  # fmt: skip

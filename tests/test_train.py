@@ -108,6 +108,8 @@ def _strip_time(records):
     return [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in records]
 
 
+# Long tier: tests/test_recorded_run.py holds a fixed-seed run to recorded values in CI.
+@pytest.mark.long
 def test_same_seed_reproduces_metrics_and_seeds_differ(tmp_path):
     a = _short_cartpole(tmp_path, "a", 0)
     b = _short_cartpole(tmp_path, "b", 0)
