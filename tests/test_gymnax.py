@@ -128,6 +128,7 @@ def _minatar_run(flags):
 
 
 @pytest.mark.slow  # end-to-end: runs real envs or training
+@pytest.mark.long  # exact resume runs in CI on envpool-xla (test_checkpoint); gymnax env state here
 def test_minatar_resume_equals_uninterrupted_run(tmp_path):
     """Breakout-MinAtar (sticky actions, boolean grids, the MinAtar network), 2 seeds: N steps,
     stop, resume to 2N ends with exactly the params, optimiser state, replay, env state and
@@ -235,7 +236,7 @@ def test_minatar_network_refused_off_minatar():
 
 
 @pytest.mark.slow
-@pytest.mark.long  # MinAtar training runs in CI through the resume test above (same CLI)
+@pytest.mark.long  # MinAtar training runs in CI (test_every_stored_transition_is_a_real_one, …)
 def test_minatar_script_smoke(tmp_path, capsys):
     """experiments/minatar.py with tiny settings: one run, then the table beside the paper's."""
     import minatar
