@@ -236,7 +236,7 @@ def test_minatar_network_refused_off_minatar():
 
 
 @pytest.mark.slow
-@pytest.mark.long  # MinAtar training runs in CI (test_every_stored_transition_is_a_real_one, …)
+@pytest.mark.long  # gymnax training runs in CI (test_every_stored_transition_is_a_real_one)
 def test_minatar_script_smoke(tmp_path, capsys):
     """experiments/minatar.py with tiny settings: one run, then the table beside the paper's."""
     import minatar
