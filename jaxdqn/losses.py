@@ -208,51 +208,32 @@ def categorical_loss(double: bool) -> LossFactory:
     return factory
 
 
-def quantile_loss(double: bool) -> LossFactory:
+def quantile_loss(double: bool, implicit: bool = False) -> LossFactory:
     """QR-DQN (Dabney et al. 2018): quantile Huber regression (κ = --quantile-kappa) onto the
-    target quantiles; with `double`, the online network selects the next action."""
-    name = "quantile_double_q" if double else "quantile"
+    target quantiles at the fixed midpoint fractions; with `double`, the online network selects
+    the next action.
 
-    def factory(agent_config) -> LossFn:
-        kappa = agent_config.quantile_kappa
-
-        def loss(x: LossInputs) -> tuple[Array, Array]:
-            needs(x, "quantiles", name)
-            # Our heads give [A, N]; rlax's quantile functions take [N, A].
-            dist_tm1, dist_t = x.online_tm1.quantiles.T, x.target_t.quantiles.T
-            selector = (x.online_t if double else x.target_t).quantiles.T
-            tau = quantile_midpoints(dist_tm1.shape[0])
-            value = quantile_q_learning(
-                dist_tm1, tau, x.a_tm1, x.r_t, x.discount_t, selector, dist_t, kappa
-            )
-            return value, value
-
-        return loss
-
-    return factory
-
-
-def implicit_quantile_loss(double: bool) -> LossFactory:
-    """IQN (Dabney et al. 2018, "Implicit Quantile Networks", eq. 3): quantile Huber regression
-    (κ = --quantile-kappa) of the online quantiles at their N sampled fractions onto the
+    With `implicit`, IQN (Dabney et al. 2018, "Implicit Quantile Networks", eq. 3): the online
+    quantiles sit at the N fractions its head sampled (`QOutput.fractions`) and regress onto the
     target's N' quantiles at s_t. The next action maximises the mean of the target pass's N'
     quantiles, or with `double` of the online network's K (Dopamine's double_dqn). Without
     double_dqn Dopamine selects with a target pass of K fractions of its own; here the N'
     evaluated ones select: the same means estimated, one pass fewer, not drawn apart."""
-    name = "implicit_quantile_double_q" if double else "implicit_quantile"
+    kind = "implicit_quantile" if implicit else "quantile"
+    name = f"{kind}_double_q" if double else kind
 
     def factory(agent_config) -> LossFn:
         kappa = agent_config.quantile_kappa
 
         def loss(x: LossInputs) -> tuple[Array, Array]:
-            needs(x, "fractions", name)
+            needs(x, "fractions" if implicit else "quantiles", name)
             # Our heads give [A, N]; rlax's quantile functions take [N, A].
             dist_tm1, dist_t = x.online_tm1.quantiles.T, x.target_t.quantiles.T
             selector = (x.online_t if double else x.target_t).quantiles.T
+            tau = x.online_tm1.fractions if implicit else quantile_midpoints(dist_tm1.shape[0])
             value = quantile_q_learning(
-                dist_tm1, x.online_tm1.fractions, x.a_tm1, x.r_t, x.discount_t, selector,
-                dist_t, kappa,
-            )  # fmt: skip
+                dist_tm1, tau, x.a_tm1, x.r_t, x.discount_t, selector, dist_t, kappa
+            )
             return value, value
 
         return loss
@@ -269,8 +250,8 @@ LOSSES: dict[str, LossFactory] = {
     "categorical_double_q": categorical_loss(double=True),
     "quantile": quantile_loss(double=False),
     "quantile_double_q": quantile_loss(double=True),
-    "implicit_quantile": implicit_quantile_loss(double=False),
-    "implicit_quantile_double_q": implicit_quantile_loss(double=True),
+    "implicit_quantile": quantile_loss(double=False, implicit=True),
+    "implicit_quantile_double_q": quantile_loss(double=True, implicit=True),
 }
 LOSSES = Registry(LOSSES)  # remembers the module that registers each name
 
