@@ -1,8 +1,10 @@
-"""DQN on MinAtar (Young & Tian 2019) through the gymnax backend, beside the published curves.
+"""DQN or PQN on MinAtar (Young & Tian 2019) through gymnax, beside the published curves.
 
     python experiments/minatar.py --games Breakout,Freeway --num-seeds 3 --dir runs/minatar
+    python experiments/minatar.py --preset pqn_minatar --games all --dir runs/minatar-pqn
 
-Trains `<dir>/<Game>-MinAtar` with the minatar preset (the authors' DQN, 5M frames) for each
+Trains `<dir>/<Game>-MinAtar` with the minatar preset (the authors' DQN, 5M frames; or
+`--preset pqn_minatar`, purejaxql's PQN, 10M frames, in a directory of its own) for each
 game, its seeds vmapped in one process; a finished run is reused, an unfinished one resumed.
 Then writes `<dir>/minatar.md`: per game, the mean over seeds of the last 100 training games'
 mean return — the quantity Young & Tian plot — beside their DQN's value at the same number of
@@ -62,8 +64,9 @@ def last_games(runs: dict[str, Path]) -> dict[str, dict]:
     return out
 
 
-def table(games: dict[str, dict]) -> str:
-    """The Markdown table of `last_games`' output, beside the published curve's value."""
+def table(games: dict[str, dict], dqn: bool = True) -> str:
+    """The Markdown table of `last_games`' output, beside the published DQN curve's value
+    (for DQN runs; purejaxql publishes no MinAtar curve of PQN to set beside its runs)."""
     import numpy as np
 
     lines = ["| game | seeds | frames per seed | ours: last 100 training games (mean ± sd over "
@@ -71,7 +74,7 @@ def table(games: dict[str, dict]) -> str:
              "|---|---|---|---|---|"]  # fmt: skip
     for game, run in games.items():
         means = [np.mean(scores) for scores in run["last_100"]]
-        published = PUBLISHED_DQN[game].get(run["frames"])
+        published = PUBLISHED_DQN[game].get(run["frames"]) if dqn else None
         theirs = "—" if published is None else f"≈{published}"
         lines.append(f"| {game} | {len(means)} | {run['frames']:,} | {np.mean(means):.1f} ± "
                      f"{np.std(means):.1f} | {theirs} |")  # fmt: skip
@@ -81,26 +84,33 @@ def table(games: dict[str, dict]) -> str:
 def main(args: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--games", default="Breakout,Freeway",
-                        help=f"comma-separated, of {', '.join(GAMES)}")  # fmt: skip
+                        help=f"comma-separated, of {', '.join(GAMES)}; or all")  # fmt: skip
+    parser.add_argument(
+        "--preset",
+        default="minatar",
+        choices=("minatar", "pqn_minatar"),
+        help="the runs' preset (default: minatar, the authors' DQN)",
+    )
     parser.add_argument("--num-seeds", type=int, default=3)
     parser.add_argument("--dir", default="runs/minatar", help="parent folder of the runs")
     ns, extra = parser.parse_known_args(sys.argv[1:] if args is None else args)
-    games = [g.strip() for g in ns.games.split(",")]
+    games = list(GAMES) if ns.games == "all" else [g.strip() for g in ns.games.split(",")]
     unknown = [g for g in games if g not in GAMES]
     if unknown:
         cli.refuse(f"unknown game(s) {', '.join(unknown)}: one of {', '.join(GAMES)}")
-    from jaxdqn.presets import minatar
+    from jaxdqn.presets import PRESETS
 
     root, runs, planned = Path(ns.dir), {}, []
     for game in games:
         runs[game] = root / f"{game}-MinAtar"
         flags = ["--env-id", f"{game}-MinAtar", "--num-seeds", str(ns.num_seeds), "--run-dir",
                  str(root), "--run-name", runs[game].name, *extra]  # fmt: skip
-        planned.append(cli.plan_run(runs[game], flags, "minatar", {"minatar": minatar},
-                                    __doc__, "--dir", label=game))  # fmt: skip
+        planned.append(cli.plan_run(runs[game], flags, ns.preset,
+                                    {ns.preset: PRESETS[ns.preset]}, __doc__, "--dir",
+                                    label=game))  # fmt: skip
     cli.train_planned(planned)
     games = last_games(runs)
-    text = table(games)
+    text = table(games, dqn=ns.preset == "minatar")
     (root / "minatar.md").write_text(text, encoding="utf-8")
     (root / "minatar.json").write_text(json.dumps(games, indent=1) + "\n", encoding="utf-8")
     print(text, end="")

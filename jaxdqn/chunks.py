@@ -39,7 +39,8 @@ class Body(NamedTuple):
     choose: Callable  # (state, act_fn) → (state, actions [S, E], ε or τ [S])
     observe: Callable  # (state, actions, parameter, Step [S, E, ...], handle) → (state, out)
     learn: Callable  # state → (state, losses): the iteration's updates, every seed
-    iteration: Callable  # (state, env_step, learn) → (state, metrics): one iteration, in order
+    iteration: Callable  # (state, env_step, learn, loop) → (state, metrics): one iteration, in
+    # order; `loop(fn, state, n)` repeats its env steps
     act: Callable  # the agent's exploration policy: (agent_state, obs) → (state, a, param)
     act_randomly: Callable  # uniform random actions (warm-up)
     place: Callable  # a host Step [S, E, ...] → its seeds' rows on their devices
@@ -51,7 +52,8 @@ def make_chunks(body: Body, backend: Backend, repeat: Callable) -> tuple[Callabl
     if backend.in_jit:
         env_step = functools.partial(_jit_env_step, body, backend.step)
         warmup_chunk = functools.partial(warmup, _scan, env_step, body.act_randomly)
-        run_chunk = functools.partial(run, repeat, body.iteration, env_step, body.learn)
+        steps = repeat_strategy(ENV_STEPS_UNROLL)
+        run_chunk = functools.partial(run, repeat, body.iteration, env_step, body.learn, steps)
         jit = functools.partial(jax.jit, static_argnums=1, donate_argnums=0)
         return jit(warmup_chunk), jit(run_chunk)
     choose = {fn: jax.jit(functools.partial(body.choose, act_fn=fn), donate_argnums=0)
@@ -60,7 +62,8 @@ def make_chunks(body: Body, backend: Backend, repeat: Callable) -> tuple[Callabl
     env_step = functools.partial(_host_env_step, choose, observe, body.place, backend.step)
     learn = jax.jit(body.learn, donate_argnums=0)
     return (functools.partial(warmup, python_repeat, env_step, body.act_randomly),
-            functools.partial(run, python_repeat, body.iteration, env_step, learn))  # fmt: skip
+            functools.partial(run, python_repeat, body.iteration, env_step, learn,
+                              python_repeat))  # fmt: skip
 
 
 def warmup(loop: Callable, env_step: Callable, act_randomly: Callable, state, n: int):
@@ -69,9 +72,11 @@ def warmup(loop: Callable, env_step: Callable, act_randomly: Callable, state, n:
     return loop(lambda s: env_step(s, act_randomly), state, n)
 
 
-def run(loop: Callable, iteration: Callable, env_step: Callable, learn: Callable, state, n: int):
-    """A learning chunk: `n` iterations, looped by `loop(fn, state, n)`."""
-    return loop(lambda s: iteration(s, env_step, learn), state, n)
+def run(loop: Callable, iteration: Callable, env_step: Callable, learn: Callable,
+        steps_loop: Callable, state, n: int):  # fmt: skip
+    """A learning chunk: `n` iterations, looped by `loop(fn, state, n)`; each iteration's env
+    steps looped by `steps_loop`."""
+    return loop(lambda s: iteration(s, env_step, learn, steps_loop), state, n)
 
 
 def _scan(fn: Callable, state, n: int):
@@ -104,9 +109,19 @@ def _host_env_step(choose: dict, observe: Callable, place: Callable, step: Calla
 def learn_strategy(agent: Agent, num_seeds: int, seed_loop: bool) -> Callable:
     """(agent_state, replay_state) → (agent_state, replay_state, metrics) for every seed:
     `jax.vmap(agent.learn)`, or each seed's gradient on its own (`seed_loop`)."""
-    if seed_loop:
-        return functools.partial(learn_seed_by_seed, agent, num_seeds)
-    return jax.vmap(agent.learn)
+    if not seed_loop:
+        return jax.vmap(agent.learn)
+    if agent.sample_batch is None:  # a learner that draws no batch (PQN): its learn, per seed
+        return functools.partial(learn_each_seed, agent, num_seeds)
+    return functools.partial(learn_seed_by_seed, agent, num_seeds)
+
+
+def learn_each_seed(agent: Agent, num_seeds: int, agent_state, replay_state):
+    """Same result as vmap(agent.learn), each seed's whole `learn` on its own."""
+    take = lambda tree, s: jax.tree_util.tree_map(lambda x: x[s], tree)  # noqa: E731
+    out = [agent.learn(take(agent_state, s), take(replay_state, s)) for s in range(num_seeds)]
+    states, replay_states, metrics = (stack_trees(x) for x in zip(*out, strict=True))
+    return states, replay_states, metrics
 
 
 def learn_seed_by_seed(agent: Agent, num_seeds: int, agent_state: AgentState,
@@ -119,6 +134,11 @@ def learn_seed_by_seed(agent: Agent, num_seeds: int, agent_state: AgentState,
     states, metrics, priorities = (stack_trees(x) for x in zip(*out, strict=True))
     replay_state = jax.vmap(agent.set_priorities)(replay_state, batch.indices, priorities)
     return states, replay_state, metrics
+
+
+# An iteration's env steps inside jit: straight-line up to this many (DQN's iterations take 1
+# to 4), a `lax.scan` beyond (PQN's rollouts of 32: unrolled, they take minutes to compile).
+ENV_STEPS_UNROLL = 4
 
 
 def repeat_strategy(unroll: int) -> Callable:

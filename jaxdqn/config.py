@@ -185,8 +185,9 @@ class AgentConfig:
     """ε (or τ) holds its start value until learning starts, then decays over
     exploration_steps (Dopamine's linearly_decaying_epsilon); off: the decay starts at agent
     step 0 (Mnih et al. 2015)."""
-    optimizer: Literal["adam", "rmsprop"] = "adam"
-    """adam (modern reproductions) or rmsprop (centred, as DeepMind's DQN; decay 0.95)."""
+    optimizer: Literal["adam", "rmsprop", "radam"] = "adam"
+    """adam (modern reproductions), rmsprop (centred, as DeepMind's DQN; decay 0.95) or radam
+    (rectified Adam, PQN's)."""
     learning_rate: float = 1e-4
     """Optimiser step size (Adam 1e-4 as CleanRL/Dopamine-JAX; Nature RMSProp 2.5e-4)."""
     learning_rate_end: float | None = None
@@ -208,6 +209,20 @@ class AgentConfig:
     updates: 10,000 updates = 40,000 agent steps at train_freq 4)."""
     polyak_rate: float = 0.005
     """Polyak averaging rate per update: target ← (1-rate)·target + rate·online."""
+    layer_norm: bool = False
+    """A LayerNorm before every ReLU of the nature, mlp and minatar networks (PQN's networks,
+    Gallici et al. 2024); off: the papers' networks."""
+    learner: Literal["dqn", "pqn"] = "dqn"
+    """How the agent learns: dqn (a replay of the k most recent transitions, sampled batches,
+    a target network) or pqn (Gallici et al. 2024: no replay and no target network; every
+    rollout of --rollout-steps env steps gets Q(λ) targets, then --num-epochs passes of
+    --num-minibatches minibatches; the replay and target flags are not read)."""
+    td_lambda: float = 0.65
+    """PQN: λ of the Q(λ) targets (purejaxql's MinAtar and Atari configs: 0.65)."""
+    num_epochs: int = 2
+    """PQN: passes over each rollout (purejaxql: 2)."""
+    num_minibatches: int = 32
+    """PQN: minibatches per pass; must divide rollout_steps × envs_per_seed (purejaxql: 32)."""
 
     def __post_init__(self):
         if self.conv_padding not in ("VALID", "SAME"):
@@ -221,8 +236,10 @@ class AgentConfig:
             fail("v_min", self.v_min, f"must be < v_max ({self.v_max})")
         if self.td_loss not in TD_LOSSES:
             fail("td_loss", self.td_loss, f"one of {', '.join(TD_LOSSES)}")
-        if self.optimizer not in ("adam", "rmsprop"):
-            fail("optimizer", self.optimizer, "one of adam, rmsprop")
+        if self.optimizer not in ("adam", "rmsprop", "radam"):
+            fail("optimizer", self.optimizer, "one of adam, rmsprop, radam")
+        if self.learner not in ("dqn", "pqn"):
+            fail("learner", self.learner, "one of dqn, pqn")
         if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):
             fail("hidden", self.hidden, "a non-empty tuple of positive integers")
         if isinstance(self.temperature_start, (int, float)):  # one value for every seed
@@ -234,13 +251,19 @@ class AgentConfig:
         positive = (0.0, math.inf, "open")
         iqn = dict.fromkeys(("num_tau_samples", "num_tau_prime_samples", "num_quantile_samples",
                              "quantile_embedding_dim"), 1)  # fmt: skip
-        check_fields(self, {"exploration_steps": 1, "target_update_period": 1, **iqn},
+        check_fields(self, {"exploration_steps": 1, "target_update_period": 1, **iqn,
+                             "num_epochs": 1, "num_minibatches": 1},
                       {"quantile_kappa": (0.0, math.inf), "gamma": (0.0, 1.0),
                        "epsilon_start": (0.0, 1.0), "epsilon_end": (0.0, 1.0),
                        "temperature_end": positive, "learning_rate": positive,
                        "learning_rate_end": (0.0, math.inf), "optimizer_eps": positive,
                        "max_grad_norm": (-math.inf, math.inf),
-                       "polyak_rate": (0.0, 1.0, "open")}, ("learning_rate_end",))  # fmt: skip
+                       "polyak_rate": (0.0, 1.0, "open"), "td_lambda": (0.0, 1.0)},
+                      ("learning_rate_end",))  # fmt: skip
+
+    @property
+    def pqn(self) -> bool:
+        return self.learner == "pqn"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -256,10 +279,12 @@ class TrainConfig:
     train_freq/E env steps): the replay ratio is the paper's whatever E is."""
     log_interval: int = 10_000
     """Agent steps per seed between metrics records (rounded to whole chunks)."""
+    rollout_steps: int = 32
+    """PQN: env steps of every env per rollout, T (purejaxql: 32); train_freq is not read."""
 
     def __post_init__(self):
         check_fields(self, {"total_frames": 1, "learning_starts": 0, "train_freq": 1,
-                             "log_interval": 1})  # fmt: skip
+                             "log_interval": 1, "rollout_steps": 1})  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -298,12 +323,31 @@ class Config:
     # Derived quantities (never written back).
     @property
     def env_steps_per_iteration(self) -> int:
-        """Vector env steps per iteration (each is envs_per_seed agent steps per seed)."""
+        """Vector env steps per iteration (each is envs_per_seed agent steps per seed); PQN: a
+        rollout."""
+        if self.agent.pqn:
+            return self.train.rollout_steps
         return max(1, self.train.train_freq // self.env.envs_per_seed)
 
     @property
+    def learn_calls_per_iteration(self) -> int:
+        """Calls of the agent's `learn` per iteration: one per update (DQN), or one per
+        rollout (PQN, whose learn runs every epoch and minibatch)."""
+        return 1 if self.agent.pqn else self.updates_per_iteration
+
+    @property
     def updates_per_iteration(self) -> int:
+        """Parameter updates per iteration (PQN: epochs × minibatches)."""
+        if self.agent.pqn:
+            return self.agent.num_epochs * self.agent.num_minibatches
         return max(1, self.env.envs_per_seed // self.train.train_freq)
+
+    @property
+    def replay_capacity(self) -> int:
+        """Transitions the replay keeps per seed: --replay-capacity, or PQN's rollout."""
+        if self.agent.pqn:
+            return self.train.rollout_steps * self.env.envs_per_seed
+        return self.replay.replay_capacity
 
     @property
     def agent_steps_per_iteration(self) -> int:

@@ -45,7 +45,7 @@ def check_memory(plan: Plan, headroom: float = 0.85) -> int:
     available, where = available_memory_bytes()
     budget = int(available * headroom)
     if needed > budget:
-        per_transition = per_seed / max(r.replay_capacity, 1)
+        per_transition = per_seed / max(plan.config.replay_capacity, 1)
         fits = int(budget / seeds / per_transition) // envs * envs
         raise ValueError(
             f"replay_capacity={r.replay_capacity} does not fit: {seeds} seed(s) × "

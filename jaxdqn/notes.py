@@ -22,8 +22,8 @@ def start_notes(run, replay_bytes: int, rss_before: int, resumed: bool) -> list[
     available, where = available_memory_bytes()
     notes.append(
         f"replay: {replay_bytes / 2**30:.2f} GiB for {S} seed(s) × "
-        f"{config.replay.replay_capacity:,} transitions "
-        f"({replay_bytes / S / config.replay.replay_capacity:,.0f} B each, "
+        f"{config.replay_capacity:,} transitions "
+        f"({replay_bytes / S / config.replay_capacity:,.0f} B each, "
         f"{'frame-deduplicated' if run.trainer.replay.dedup_frames else 'plain'}); "
         f"{available / 2**30:.1f} GiB available in {where}"
         + (f" (process 0 of {jax.process_count()})" if jax.process_count() > 1 else "")
@@ -59,9 +59,12 @@ def plan_notes(run) -> list[str]:
             "play fill the replay, no learning; its first chunk includes compiling it"
         )
     eta = ", and the ETA shows `?` until its speed is measured" if run.options.progress else ""
+    what = (f"a rollout of {config.env_steps_per_iteration} env steps, then "
+            f"{config.agent.num_epochs} epoch(s) × {config.agent.num_minibatches} minibatches"
+            if config.agent.pqn else f"{config.updates_per_iteration} update(s) every "
+            f"{config.agent_steps_per_iteration} agent step(s)")  # fmt: skip
     notes.append(
-        f"learning: frames {warm * skip:,} to {total * skip:,}, {config.updates_per_iteration} "
-        f"update(s) every {config.agent_steps_per_iteration} agent step(s); its first chunk "
+        f"learning: frames {warm * skip:,} to {total * skip:,}, {what}; its first chunk "
         f"includes compiling the update{eta}"
     )
     every = config.eval.eval_every

@@ -80,5 +80,5 @@ def make_plan(config: Config, options: RunOptions | None = None) -> Plan:
 def seed_replay_bytes(config: Config, obs_shape, obs_dtype) -> int:
     """Bytes of one seed's replay (as `jaxdqn.replay.make_replay` allocates it)."""
     e, r = config.env, config.replay
-    return replay_nbytes(r.replay_capacity, e.envs_per_seed, obs_shape, obs_dtype,
+    return replay_nbytes(config.replay_capacity, e.envs_per_seed, obs_shape, obs_dtype,
                          r.dedup_frames, prioritized=r.prioritized)  # fmt: skip

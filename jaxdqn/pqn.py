@@ -1,46 +1,35 @@
-"""PQN's learner, as pure pieces: Q(λ) targets of a rollout, its minibatches, the update.
+"""PQN, a learner without replay or target network: Q(λ) targets of each rollout, then a few
+epochs of minibatch updates towards them.
 
 Gallici et al. 2024, "Simplifying Deep Temporal Difference Learning" (PQN; purejaxql
-`pqn_minatar.py`, `pqn_atari.py`): Q-learning with no replay buffer and no target network.
-Many envs act for a short rollout (T steps each) with ε-greedy on the online network; every
-transition of the rollout gets a Peng's Q(λ) target, bootstrapped on max_a Q(s_t, a) of the
-same (unchanged) network; then a few epochs of shuffled minibatches regress Q(s_tm1, a_tm1)
-on those fixed targets. A LayerNorm before every ReLU of the network (`layer_norm` of the
-nature, mlp and minatar networks) is what keeps this stable without a target network.
+`pqn_minatar.py`, `pqn_atari.py`): many envs act for a short rollout (T steps each) with
+ε-greedy (or Boltzmann) on the online network; every transition of the rollout gets a Peng's
+Q(λ) target, bootstrapped on max_a Q(s_t, a) of the same (unchanged) network; then
+`num_epochs` passes of `num_minibatches` shuffled minibatches regress Q(s_tm1, a_tm1) on those
+fixed targets. A LayerNorm before every ReLU of the network (`--layer-norm`) is what keeps this
+stable without a target network.
 
-How it plugs into the loop (for the engineer who wires it; nothing here imports train/loop):
+PQN is an `agent.Agent` like DQN's, so the loop runs it unchanged (`--learner pqn`):
 
-- **Reused as is.** The backend seam (`backends.Backend`: reset and step, inside jit for
-  envpool-xla, ale-xla and gymnax, or from Python) and the chunking around it
-  (`chunks.make_chunks` over a `Body`), the seed axis (states vmapped over `[S, ...]`),
-  `loop.run_loop` with its chunks and trackers (games, evaluation, NaN guard, signals,
-  checkpoints), `Step` and the episode statistics, `policies.POLICIES` and their schedules on
-  agent steps, `networks.NETWORKS` through `networks.forward`. A PQN iteration has the
-  `Body.iteration` shape: `env_steps_per_iteration` = T env steps acting on the online
-  network (`act` below keeps the agent's `(state, obs) → (state, actions, parameter)`
-  contract, so `Body.choose` is unchanged), then `learn(state)`.
-- **Replaced.** The replay becomes a rollout buffer of T rows, `Rollout` below, held in
-  `TrainState.replay`: `observe` writes row t where it now calls `replay.add`, from what it
-  has at hand (the observation acted on, `TrainState.obs` before the step; the action, reward
-  and discount; `first` = `TrainState.done`; `done` = terminated | truncated), with the row
-  cursor in the buffer's state. `learn(state)` keeps its signature: it reads the whole
-  rollout, computes its targets with the latest `TrainState.obs` as the observation after
-  the last step (one forward pass over the next observations; recording the Q-values while
-  acting, as purejaxql does, would save it but widen `act`'s contract), runs `epochs` and
-  rewinds the cursor. There is no target network, no target update, no warm-up
-  (learning_starts 0) and no replay ratio: the updates per iteration are
-  num_epochs × num_minibatches. The agent state is `PQNState` (`AgentState` without
-  `target_params`); checkpoints save it and the (empty, between chunks) rollout like any
-  pytree, so exact resume holds as for DQN when a chunk is whole iterations.
+- **The rollout is the replay, read whole.** `train.make_parts` sizes the replay to the
+  rollout (T transitions per env); the loop adds every env step to it as for DQN, and
+  `learn` reads its T newest rows in order (`replay.read_recent`) instead of sampling. The row
+  before them is the last of the previous rollout (or a reset observation), so every
+  transition is learned from exactly once, across rollouts, resets and resumes.
+- **An iteration is a rollout.** `Config.env_steps_per_iteration` is T and `learn` is called
+  once per iteration; it runs num_epochs × num_minibatches updates (`Config.updates_per_iteration`,
+  which also sets the length of a decaying learning rate). No target network, no replay ratio;
+  warm-up is optional (purejaxql has none: `learning_starts` 0).
+- **Reused as is**: acting (`agent.act` and `agent.act_randomly`, which read only the
+  network, policy, schedule and number of actions of the parts they get), evaluation, the
+  backends and chunks, seeds vmapped (or looped), checkpoints and exact resume, tracking.
 - **Masking.** jaxdqn's backends follow envpool: the step after a life loss or a game end is
   not an experience (`first`), so it gets weight 0 in the loss, and the λ-return of the step
   that ended (terminated or truncated) must not run through it: λ is cut to 0 there. A
   terminal also zeroes the discount; a truncation keeps it and bootstraps on the final
   observation, as the replay's transitions do. (purejaxql's gymnax envs reset inside the
   step, so it needs neither; it also treats truncation as terminal.)
-- **CPU.** `epochs` loops K·M minibatch updates in one `lax.scan`; pass the runtime's
-  `unroll` for conv networks (XLA CPU runs conv gradients slowly inside loops), and mind that
-  a fully unrolled K·M = 64 updates (purejaxql's settings) makes a long program to compile.
+- **CPU.** `epochs` loops the K·M minibatch updates in one `lax.scan` (`unroll` as given).
 """
 
 from __future__ import annotations
@@ -56,8 +45,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxdqn import agent as agent_lib
 from jaxdqn import networks
-from jaxdqn.policies import Policy
 from jaxdqn.returns import lambda_returns
 
 Array = chex.Array
@@ -65,22 +54,20 @@ Params = Any
 
 
 class Rollout(NamedTuple):
-    """T steps of E envs, time-major (leaves `[T, E, ...]` unless said).
+    """T steps of E envs, time-major (leaves `[T, E, ...]`), as `from_replay` builds them.
 
-    s_tm1: observations where the actions were taken, `[T, E, *obs]`.
-    a_tm1: actions taken, int32 `[T, E]`.
-    r_t: learning rewards, float32 `[T, E]`.
-    discount_t: γ, or 0 where the step ended a life or a game (terminated), `[T, E]`.
-    done: the step ended a life or a game (terminated or truncated), bool `[T, E]`: the next
-      step is not an experience, so no λ-return runs through it.
-    first: the step is not an experience (the one after a `done`, as the replay's `first`;
-      row 0 continues the previous rollout), bool `[T, E]`.
+    s_tm1, a_tm1, r_t, discount_t, s_t: the transitions (discount_t γ, or 0 where the step
+      ended a life or a game: terminated).
+    done: the step ended a life or a game (terminated or truncated), bool: the next step is
+      not an experience, so no λ-return runs through it.
+    first: the step is not an experience (s_t follows a reset, the replay's `first`), bool.
     """
 
     s_tm1: Array
     a_tm1: Array
     r_t: Array
     discount_t: Array
+    s_t: Array
     done: Array
     first: Array
 
@@ -107,24 +94,20 @@ class PQNState:
 
 
 class Parts(NamedTuple):
-    """The static parts PQN's functions read (see `make_pqn`)."""
+    """The static parts PQN's functions read (see `make_pqn`); network, policy,
+    policy_schedule and num_actions are what `agent.act` reads."""
 
     network: nn.Module
     optimizer: optax.GradientTransformation
-    policy: Policy
+    policy: Callable[[chex.PRNGKey, Array, Array], Array]  # (key, q [B, A], ε or τ) → actions
     policy_schedule: Callable[[Array, Array], Array]  # (agent steps, start) → ε or τ
+    num_actions: int
+    read_recent: Callable  # the replay's (state, T) → (transitions [T, E], first [T, E])
+    num_steps: int
     lambda_: float
     num_epochs: int
     num_minibatches: int
     unroll: int | bool
-
-
-class PQN(NamedTuple):
-    init: Callable[..., PQNState]
-    act: Callable[[PQNState, Array], tuple[PQNState, Array, Array]]
-    targets: Callable[[PQNState, Rollout, Array], Array]
-    learn: Callable[[PQNState, Rollout, Array], tuple[PQNState, dict]]
-    update: Callable[[PQNState, Batch], tuple[PQNState, dict]]
 
 
 # ----------------------------------------------------------------------------- targets
@@ -155,10 +138,13 @@ def q_lambda_targets(
     return lambda_returns(r_t, discount_t, v_t, lambda_t, stop_target_gradients=True)
 
 
-def next_observations(rollout: Rollout, last_obs: Array) -> Array:
-    """The observation after each step, `[T, E, *obs]`: s_tm1 shifted by one, then the
-    latest observation `last_obs` `[E, *obs]`."""
-    return jnp.concatenate([rollout.s_tm1[1:], last_obs[None]], axis=0)
+def from_replay(transitions, first: Array) -> Rollout:
+    """A `Rollout` from the replay's newest rows (`replay.read_recent`): a step is `done`
+    when the next one is `first`; the last step's successor is not written yet, and its
+    λ-return bootstraps whole anyway."""
+    done = jnp.concatenate([first[1:], jnp.zeros_like(first[:1])], axis=0)
+    return Rollout(transitions.s_tm1, transitions.a_tm1, transitions.r_t,
+                   transitions.discount_t, transitions.s_t, done, first)  # fmt: skip
 
 
 def rollout_targets(rollout: Rollout, q_t: Array, lambda_: float) -> Array:
@@ -220,23 +206,10 @@ def init(parts: Parts, key: chex.PRNGKey, example_obs: Array, policy_start=0.0) 
                     policy_start=jnp.asarray(policy_start, jnp.float32))  # fmt: skip
 
 
-def act(parts: Parts, state: PQNState, obs: Array) -> tuple[PQNState, Array, Array]:
-    """Actions `[E]` for observations `[E, *obs]` by the policy on the online Q-values;
-    returns (state, actions, ε or τ), the agent's contract (`agent.act`)."""
-    key, act_key, noise_key = jax.random.split(state.key, 3)
-    parameter = parts.policy_schedule(state.steps, state.policy_start)
-    q = networks.forward(parts.network, state.params, obs, noise_key).q_values
-    chex.assert_rank(q, 2)
-    actions = parts.policy.sample(act_key, q, parameter)
-    return state.replace(key=key, steps=state.steps + obs.shape[0]), actions, parameter
-
-
-def targets(parts: Parts, state: PQNState, rollout: Rollout, last_obs: Array) -> Array:
-    """Q(λ) targets `[T, E]` of a rollout with the current params; `last_obs` `[E, *obs]` is
-    the observation after its last step."""
-    obs_t = next_observations(rollout, last_obs)
+def targets(parts: Parts, state: PQNState, rollout: Rollout) -> Array:
+    """Q(λ) targets `[T, E]` of a rollout with the current params."""
     T, E = rollout.r_t.shape
-    flat = obs_t.reshape((T * E,) + obs_t.shape[2:])
+    flat = rollout.s_t.reshape((T * E,) + rollout.s_t.shape[2:])
     q_t = networks.forward(parts.network, state.params, flat, state.key).q_values
     return rollout_targets(rollout, q_t.reshape(T, E, -1), parts.lambda_)
 
@@ -277,42 +250,72 @@ def epochs(parts: Parts, state: PQNState, batch: Batch) -> tuple[PQNState, dict]
     return state, jax.tree_util.tree_map(jnp.mean, metrics)
 
 
-def learn(parts: Parts, state: PQNState, rollout: Rollout, last_obs: Array):
+def learn_rollout(parts: Parts, state: PQNState, rollout: Rollout) -> tuple[PQNState, dict]:
     """A rollout's targets, then its epochs of minibatch updates; returns (state, metrics)."""
-    batch = flatten(rollout, targets(parts, state, rollout, last_obs))
-    return epochs(parts, state, batch)
+    return epochs(parts, state, flatten(rollout, targets(parts, state, rollout)))
+
+
+def learn(parts: Parts, state: PQNState, replay_state):
+    """The agent's `learn`: the rollout the replay holds (its T newest rows), learned from;
+    returns (state, replay_state unchanged, metrics)."""
+    state, metrics = learn_rollout(parts, state, read_rollout(parts, replay_state))
+    return state, replay_state, metrics
+
+
+def read_rollout(parts: Parts, replay_state) -> Rollout:
+    """The T newest rows of the replay as a `Rollout`."""
+    return from_replay(*parts.read_recent(replay_state, parts.num_steps))
 
 
 def make_pqn(
     network: nn.Module,
     optimizer: optax.GradientTransformation,
-    policy: Policy,
+    policy: Callable[[chex.PRNGKey, Array, Array], Array],
     policy_schedule: Callable[[Array, Array], Array],
+    read_recent: Callable,
+    num_actions: int,
     *,
+    num_steps: int,
     lambda_: float,
     num_epochs: int,
     num_minibatches: int,
     unroll: int | bool = 1,
-) -> PQN:
-    """PQN's learner from its parts, the functions above bound with `functools.partial`.
+) -> agent_lib.Agent:
+    """PQN as an `agent.Agent`, the functions above bound with `functools.partial`.
 
     Args:
       network: flax module, observations → `QOutput` (with `layer_norm` for PQN's).
       optimizer: optax transformation (gradient clipping included).
-      policy: `policies.Policy` (ε-greedy or Boltzmann).
+      policy: fn(key, q `[B, A]`, parameter) → actions `[B]` (ε-greedy or Boltzmann).
       policy_schedule: fn(agent steps, start) → the policy's parameter.
+      read_recent: the replay's `read_recent` (a replay sized to hold `num_steps` rows).
+      num_actions: size of the discrete action space.
+      num_steps: T, env steps per rollout (purejaxql: 32).
       lambda_: λ of the Q(λ) targets, in [0, 1] (purejaxql: 0.65).
       num_epochs: passes over each rollout (purejaxql: 2).
       num_minibatches: minibatches per epoch; must divide T·E (purejaxql: 32).
       unroll: `lax.scan` unroll of the minibatch updates.
+
+    Returns:
+      `Agent` whose `learn(state, replay_state)` learns from the rollout the replay holds;
+      `sample_batch` and `update` are None (a rollout is learned whole, never sampled).
     """
     if not 0.0 <= lambda_ <= 1.0:
         raise ValueError(f"lambda_={lambda_} is invalid: must be in [0, 1]")
-    for name, value in (("num_epochs", num_epochs), ("num_minibatches", num_minibatches)):
+    for name, value in (("num_epochs", num_epochs), ("num_minibatches", num_minibatches),
+                        ("num_steps", num_steps)):  # fmt: skip
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}={value!r} is invalid: must be an integer >= 1")
-    parts = Parts(network, optimizer, policy, policy_schedule, float(lambda_), num_epochs,
-                  num_minibatches, unroll)  # fmt: skip
+    parts = Parts(network, optimizer, policy, policy_schedule, num_actions, read_recent,
+                  num_steps, float(lambda_), num_epochs, num_minibatches, unroll)  # fmt: skip
     bind = functools.partial
-    return PQN(init=bind(init, parts), act=bind(act, parts), targets=bind(targets, parts),
-               learn=bind(learn, parts), update=bind(update, parts))  # fmt: skip
+    return agent_lib.Agent(
+        init=bind(init, parts),
+        act=bind(agent_lib.act, parts),
+        act_randomly=bind(agent_lib.act_randomly, parts),
+        learn=bind(learn, parts),
+        q_values=bind(agent_lib.q_values, parts),
+        sample_batch=None,
+        update=None,
+        set_priorities=agent_lib.keep_priorities,
+    )

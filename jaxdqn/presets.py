@@ -499,6 +499,95 @@ def iqn() -> Config:
     )  # fmt: skip
 
 
+def _pqn(env: EnvConfig, agent: AgentConfig, total_frames: int, evaluation: EvalConfig) -> Config:
+    """What both PQN presets share: no warm-up, rollouts of 32 steps (purejaxql has no replay
+    start; NUM_STEPS: 32), logs every 128 envs × 32 steps × 4 iterations."""
+    return Config(env=env, agent=agent, eval=evaluation,
+                  train=TrainConfig(total_frames=total_frames, learning_starts=0,
+                                    rollout_steps=32, log_interval=16_384))  # fmt: skip
+
+
+def pqn_minatar() -> Config:
+    """PQN (Gallici et al. 2024, "Simplifying Deep Temporal Difference Learning") on MinAtar,
+    Asterix-MinAtar, as purejaxql runs it.
+
+    Value by value from mttga/purejaxql at 47af6d7, purejaxql/config/alg/pqn_minatar.yaml
+    (tests/test_presets_pqn.py checks them): TOTAL_TIMESTEPS: 1e7 (all 128 envs' steps; MinAtar
+    has no frame skip) → total_frames 10_000_000; NUM_ENVS: 128 → envs_per_seed 128;
+    NUM_STEPS: 32 → rollout_steps 32; EPS_START: 1. → epsilon_start 1.0; EPS_FINISH: 0.05 →
+    epsilon_end 0.05; EPS_DECAY: 0.1 (a ratio of the updates, from the first) →
+    exploration_steps 1_000_000 agent steps, decayed from step 0; NUM_MINIBATCHES: 32 →
+    num_minibatches 32; NUM_EPOCHS: 2 → num_epochs 2; NORM_TYPE: "layer_norm" → layer_norm;
+    LR: 0.0005 → learning_rate 5e-4; LR_LINEAR_DECAY: True (pqn_minatar.py:
+    optax.linear_schedule to 1e-20 over every minibatch update) → learning_rate_end 0.0;
+    MAX_GRAD_NORM: 10 → max_grad_norm 10; GAMMA: 0.99 → gamma 0.99; LAMBDA: 0.65 → td_lambda
+    0.65; ENV_NAME: "Asterix-MinAtar" → env_id Asterix-MinAtar; TEST_INTERVAL: 0.05 (of the
+    updates) → eval_every 500_000 frames; TEST_NUM_ENVS: 128 → eval_episodes 128; EPS_TEST: 0.
+    → eval_epsilon 0. pqn_minatar.py: optax.chain(optax.clip_by_global_norm(MAX_GRAD_NORM),
+    optax.radam(learning_rate=lr)) → optimizer radam with optax's default eps 1e-8; loss
+    0.5 * square(q - target).mean() → PQN's ½ MSE; CNN (conv 16 3×3 VALID, LayerNorm, ReLU,
+    dense 128, LayerNorm, ReLU, dense A) → network minatar with layer_norm; gymnax's MinAtar
+    has no sticky actions → repeat_action_probability 0.
+
+    Different here: jaxdqn's gymnax backend gives every MinAtar game MinAtar's 6 actions
+    (gymnax: each game's minimal set) and cuts λ at truncations instead of treating them as
+    terminal; purejaxql divides the observations by 255 and draws its kernels with He-normal
+    initialisation (jaxdqn: MinAtar's 0/1 channels as they are, flax's default initialisers);
+    evaluation plays 128 whole games per seed instead of 128 envs for one game's time limit.
+    """
+    return _pqn(
+        EnvConfig(env_id="Asterix-MinAtar", num_seeds=1, envs_per_seed=128,
+                  repeat_action_probability=0.0),
+        AgentConfig(
+            network="minatar", layer_norm=True, learner="pqn", td_lambda=0.65, num_epochs=2,
+            num_minibatches=32, gamma=0.99, epsilon_start=1.0, epsilon_end=0.05,
+            exploration_steps=1_000_000, optimizer="radam", learning_rate=5e-4,
+            learning_rate_end=0.0, optimizer_eps=1e-8, max_grad_norm=10.0,
+        ),
+        10_000_000,
+        EvalConfig(eval_every=500_000, eval_episodes=128, eval_epsilon=0.0),
+    )  # fmt: skip
+
+
+def pqn_atari() -> Config:
+    """PQN (Gallici et al. 2024) on Atari, Assault-v5, as purejaxql runs it.
+
+    Value by value from mttga/purejaxql at 47af6d7, purejaxql/config/alg/pqn_atari.yaml
+    (tests/test_presets_pqn.py checks them): TOTAL_TIMESTEPS: 5e7 (agent steps of all 128 envs;
+    "with 4 frame skip corresponds to 200M frames") → total_frames 200_000_000; NUM_ENVS: 128 →
+    envs_per_seed 128; NUM_STEPS: 32 → rollout_steps 32; EPS_START: 1. → epsilon_start 1.0;
+    EPS_FINISH: 0.001 → epsilon_end 0.001; EPS_DECAY: 0.1 → exploration_steps 5_000_000 agent
+    steps from step 0; NUM_EPOCHS: 2 → num_epochs 2; NUM_MINIBATCHES: 32 → num_minibatches 32;
+    NORM_TYPE: "layer_norm" → layer_norm; LR: 0.00025 → learning_rate 2.5e-4;
+    LR_LINEAR_DECAY: False → learning_rate_end None; MAX_GRAD_NORM: 10 → max_grad_norm 10;
+    GAMMA: 0.99; LAMBDA: 0.65 → td_lambda 0.65; ENV_KWARGS: episodic_life: True, reward_clip:
+    True, repeat_action_probability: 0., frame_skip: 4, noop_max: 30 → the same (envpool's
+    84×84 gray 4-frame stacks and 27,000-step limit, its defaults, as here); TEST_ENVS: 8 →
+    eval_episodes 8; EPS_TEST: 0. → eval_epsilon 0. pqn_atari.py: clip_by_global_norm then
+    optax.radam(learning_rate=lr) → optimizer radam, eps 1e-8; ½ MSE; CNN (Nature's three
+    VALID convolutions and dense 512, a LayerNorm before every ReLU) → network nature with
+    layer_norm, conv_padding VALID.
+
+    Different here: ENV_NAME Pong-v5 → Assault-v5, jaxdqn's headline game (the paper reports
+    all 57); truncations cut λ instead of ending the return; flax's default initialisers
+    instead of He-normal; evaluation at the end of the run, 8 whole games per seed (purejaxql
+    tests during training on 8 extra envs).
+    """
+    return _pqn(
+        EnvConfig(env_id="Assault-v5", num_seeds=1, envs_per_seed=128, noop_max=30,
+                  episodic_life=True, reward_clip=True, repeat_action_probability=0.0),
+        AgentConfig(
+            network="nature", conv_padding="VALID", layer_norm=True, learner="pqn",
+            td_lambda=0.65, num_epochs=2, num_minibatches=32, gamma=0.99, epsilon_start=1.0,
+            epsilon_end=0.001, exploration_steps=5_000_000, optimizer="radam",
+            learning_rate=2.5e-4, learning_rate_end=None, optimizer_eps=1e-8,
+            max_grad_norm=10.0,
+        ),
+        200_000_000,
+        EvalConfig(eval_every=0, eval_episodes=8, eval_epsilon=0.0),
+    )  # fmt: skip
+
+
 PRESETS = {
     "nature": nature,
     "dopamine": dopamine,
@@ -511,6 +600,8 @@ PRESETS = {
     "der": der,
     "iqn": iqn,
     "minatar": minatar,
+    "pqn_minatar": pqn_minatar,
+    "pqn_atari": pqn_atari,
 }
 
 # How each preset runs by default, beside its config (`jaxdqn.options.RunOptions`; the command
@@ -525,6 +616,7 @@ PRESET_OPTIONS = {
     # MinAtar's games exist only in gymnax (auto picks it too); a checkpoint at each 1M
     # frames, with each evaluation.
     "minatar": {"env_backend": "gymnax", "checkpoint_every": 1_000_000},
+    "pqn_minatar": {"env_backend": "gymnax", "checkpoint_every": 1_000_000},
 }
 
 

@@ -28,11 +28,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxdqn import backends, chunks, distributed
+from jaxdqn import backends, chunks, distributed, pqn
 from jaxdqn import envs as envs_lib
 from jaxdqn.agent import TARGET_UPDATES, Agent, AgentState, make_agent
 from jaxdqn.augmentations import AUGMENTATIONS
-from jaxdqn.backends import Step, stack_trees
+from jaxdqn.backends import Step
 from jaxdqn.chunks import Body
 from jaxdqn.config import Config
 from jaxdqn.losses import LOSSES
@@ -103,6 +103,8 @@ def make_optimizer(config: Config) -> optax.GradientTransformation:
         lr = optax.linear_schedule(a.learning_rate, a.learning_rate_end, config.total_updates)
     if a.optimizer == "adam":
         opt = optax.adam(lr, eps=a.optimizer_eps)
+    elif a.optimizer == "radam":
+        opt = optax.radam(lr, eps=a.optimizer_eps)
     else:  # DeepMind's DQN RMSProp: centred, squared-gradient momentum 0.95
         opt = optax.rmsprop(lr, decay=0.95, eps=a.optimizer_eps, centered=True,
                             eps_in_sqrt=a.optimizer_eps_in_sqrt)  # fmt: skip
@@ -140,7 +142,7 @@ def make_parts(config: Config, spec=None, **overrides) -> Parts:
         "loss": lambda: LOSSES[a.loss](a),
         "policy": lambda: POLICIES[a.policy],
         "optimizer": lambda: make_optimizer(config),
-        "replay": lambda: make_replay(r.replay_capacity, config.env.envs_per_seed, obs_shape,
+        "replay": lambda: make_replay(config.replay_capacity, config.env.envs_per_seed, obs_shape,
                                       obs_dtype, dedup_frames=r.dedup_frames, n_step=r.n_step,
                                       prioritized=r.prioritized,
                                       priority_exponent=r.priority_exponent),
@@ -164,6 +166,9 @@ def make_importance_exponent(config: Config) -> Callable[[Array], Array]:
 
 
 def assemble_agent(config: Config, parts: Parts, num_actions: int) -> Agent:
+    """The agent of `--learner`: DQN's (`make_agent`), or PQN's (`assemble_pqn`)."""
+    if config.agent.pqn:
+        return assemble_pqn(config, parts, num_actions)
     a = config.agent
     prioritized = parts.replay.prioritized
     return make_agent(
@@ -182,6 +187,16 @@ def assemble_agent(config: Config, parts: Parts, num_actions: int) -> Agent:
         importance_exponent=make_importance_exponent(config) if prioritized else None,
         noisy=a.noisy,
     )
+
+
+def assemble_pqn(config: Config, parts: Parts, num_actions: int) -> Agent:
+    """PQN (`jaxdqn.pqn`) from the parts it reads: network, optimizer, policy, and the replay
+    (sized to one rollout, read whole)."""
+    a = config.agent
+    return pqn.make_pqn(parts.network, parts.optimizer, parts.policy.sample,
+                        make_policy_schedule(config, parts.policy), parts.replay.read_recent,
+                        num_actions, num_steps=config.train.rollout_steps, lambda_=a.td_lambda,
+                        num_epochs=a.num_epochs, num_minibatches=a.num_minibatches)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- make_train
@@ -311,7 +326,7 @@ def make_body(config: Config, runtime: Runtime, agent: Agent, replay: Replay, pl
         observe=functools.partial(_observe, constrain, replay, config.agent.gamma,
                                   (S, E) + tuple(obs_shape), obs_dtype),
         learn=functools.partial(_learn, constrain, learn_all_seeds,
-                                config.updates_per_iteration),
+                                config.learn_calls_per_iteration),
         iteration=functools.partial(_iteration, agent.act, config.env_steps_per_iteration),
         act=agent.act,
         act_randomly=agent.act_randomly,
@@ -349,7 +364,8 @@ def _observe(constrain: Callable, replay: Replay, gamma: float, obs_shape: tuple
 
 def _learn(constrain: Callable, learn_all_seeds: Callable, updates: int,
            state: TrainState) -> tuple[TrainState, dict]:  # fmt: skip
-    """The iteration's `updates` for every seed; losses averaged over them, `[S]`."""
+    """The iteration's `updates` calls of the agent's learn for every seed; losses averaged
+    over them, `[S]`."""
     agent_state, replay_state, losses = state.agent, state.replay, []
     for _ in range(updates):
         agent_state, replay_state, learn_metrics = learn_all_seeds(agent_state, replay_state)
@@ -359,12 +375,9 @@ def _learn(constrain: Callable, learn_all_seeds: Callable, updates: int,
 
 
 def _iteration(act: Callable, env_steps: int, state: TrainState, env_step: Callable,
-               learn: Callable) -> tuple[TrainState, dict]:  # fmt: skip
-    """The algorithm's order: `env_steps` env steps acting on the online network, then the
-    updates."""
-    outs = []
-    for _ in range(env_steps):
-        state, out = env_step(state, act)
-        outs.append(out)
+               learn: Callable, loop: Callable) -> tuple[TrainState, dict]:  # fmt: skip
+    """The algorithm's order: `env_steps` env steps acting on the online network (repeated by
+    `loop(fn, state, n)`, outs stacked), then the updates."""
+    state, outs = loop(lambda s: env_step(s, act), state, env_steps)
     state, losses = learn(state)
-    return state, {**stack_trees(outs), **losses}
+    return state, {**outs, **losses}

@@ -50,6 +50,17 @@ def check_sizes(config) -> None:
     """Checks the sections of a Config against each other (replay against envs, budget
     against warm-up, train_freq against envs_per_seed)."""
     e, r, t = config.env, config.replay, config.train
+    taus = config.agent.temperature_start
+    if len(taus) not in (1, e.num_seeds):
+        fail("temperature_start", ",".join(f"{t:g}" for t in taus), f"give one value, or "
+             f"one per seed (num_seeds={e.num_seeds}): --num-seeds {len(taus)} runs these "
+             f"{len(taus)} schedules side by side")  # fmt: skip
+    if config.total_steps <= config.learning_starts_rounded:
+        fail("total_frames", t.total_frames, "must exceed learning_starts × frame_skip "
+             f"({t.learning_starts * e.frame_skip})")  # fmt: skip
+    if config.agent.pqn:
+        check_pqn(config)
+        return
     per_env = r.replay_capacity // e.envs_per_seed
     if r.replay_capacity < e.envs_per_seed:
         fail("replay_capacity", r.replay_capacity, f"must be >= envs_per_seed "
@@ -57,11 +68,6 @@ def check_sizes(config) -> None:
     if r.n_step > per_env:
         fail("n_step", r.n_step, f"must be <= replay_capacity // envs_per_seed ({per_env} "
              "transitions per env)")  # fmt: skip
-    taus = config.agent.temperature_start
-    if len(taus) not in (1, e.num_seeds):
-        fail("temperature_start", ",".join(f"{t:g}" for t in taus), f"give one value, or "
-             f"one per seed (num_seeds={e.num_seeds}): --num-seeds {len(taus)} runs these "
-             f"{len(taus)} schedules side by side")  # fmt: skip
     # learning_starts may exceed the capacity: the buffer fills and overwrites before learning.
     if t.learning_starts < r.batch_size:
         fail("learning_starts", t.learning_starts, f"must be >= batch_size ({r.batch_size}) "
@@ -70,6 +76,20 @@ def check_sizes(config) -> None:
     if n % f and f % n:
         fail("train_freq", f, f"must divide envs_per_seed ({n}) or be a multiple of it, so "
              "that every iteration does whole env steps and whole updates")  # fmt: skip
-    if config.total_steps <= config.learning_starts_rounded:
-        fail("total_frames", t.total_frames, "must exceed learning_starts × frame_skip "
-             f"({t.learning_starts * e.frame_skip})")  # fmt: skip
+
+
+def check_pqn(config) -> None:
+    """What PQN reads besides the DQN settings: a rollout that its minibatches divide, and
+    only the parts it has (a Q-value head, one-step transitions, no replay priorities)."""
+    a, r = config.agent, config.replay
+    transitions = config.train.rollout_steps * config.env.envs_per_seed
+    if transitions % a.num_minibatches:
+        fail("num_minibatches", a.num_minibatches, f"must divide rollout_steps × envs_per_seed "
+             f"({config.train.rollout_steps} × {config.env.envs_per_seed} = {transitions} "
+             "transitions per rollout)")  # fmt: skip
+    if a.head != "q":
+        fail("head", a.head, "must be q with --learner pqn (its targets are Q-values)")
+    if r.n_step != 1 or r.prioritized:
+        field, value = ("n_step", r.n_step) if r.n_step != 1 else ("prioritized", True)
+        fail(field, value, "is not read by --learner pqn (its targets are λ-returns over each "
+             "rollout, and it has no replay): leave the default")  # fmt: skip

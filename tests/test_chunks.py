@@ -59,6 +59,9 @@ def act_randomly(obs):
     return (obs + 3) % 5
 
 
+STEPS_PER_ITERATION = chunks.ENV_STEPS_UNROLL + 2
+
+
 def toy_body() -> chunks.Body:
     def choose(state, act_fn):
         return state, act_fn(state.obs), jnp.full((S,), 0.5)
@@ -72,8 +75,10 @@ def toy_body() -> chunks.Body:
     def learn(state):
         return state.replace(total=state.total * 0.5), {"loss": state.total}
 
-    def iteration(state, env_step, learn):
-        state, out = env_step(state, act)
+    def iteration(state, env_step, learn, loop):
+        # More env steps than chunks.ENV_STEPS_UNROLL: a lax.scan inside jit, a Python loop
+        # on the host.
+        state, out = loop(lambda s: env_step(s, act), state, STEPS_PER_ITERATION)
         state, losses = learn(state)
         return state, {**out, **losses}
 
@@ -102,6 +107,7 @@ def test_in_jit_and_host_chunks_agree(unroll):
     for a, b in ((jit_warm, host_warm), (jit_run, host_run)):
         jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
     assert jit_warm["reward"].shape == (4, S, E) and jit_run["loss"].shape == (5,)
+    assert jit_run["reward"].shape == (5, STEPS_PER_ITERATION, S, E)
 
 
 def test_warmup_by_hand():

@@ -1,5 +1,6 @@
 """PQN's pure pieces: Q(λ) targets, minibatches, the update, acting, LayerNorm networks."""
 
+import functools
 import types
 
 import jax
@@ -68,6 +69,7 @@ def random_rollout(seed, T=6, E=5, A=3, obs_dim=2, terminal_rate=0.2):
         a_tm1=rng.integers(0, A, (T, E)).astype(np.int32),
         r_t=rng.normal(size=(T, E)).astype(np.float32),
         discount_t=np.where(terminal, 0.0, 0.99).astype(np.float32),
+        s_t=rng.normal(size=(T, E, obs_dim)).astype(np.float32),
         done=terminal,
         first=first,
     )
@@ -91,12 +93,8 @@ def test_rollout_targets_against_purejaxql_loop_and_rlax(lambda_, jit):
         np.testing.assert_allclose(out[:, e], ref, rtol=1e-6, atol=1e-6)
 
 
-def test_next_observations_and_flatten():
+def test_flatten_is_time_major_and_masks_first_steps():
     rollout, _ = random_rollout(1, T=3, E=2)
-    last = np.full((2, 2), 7.0, np.float32)
-    obs_t = pqn.next_observations(rollout, last)
-    np.testing.assert_array_equal(obs_t[:2], rollout.s_tm1[1:])
-    np.testing.assert_array_equal(obs_t[2], last)
     targets = np.arange(6, dtype=np.float32).reshape(3, 2)
     batch = pqn.flatten(rollout, targets)
     assert batch.s_tm1.shape == (6, 2)
@@ -146,10 +144,23 @@ def decaying(steps, start):
     return linear_schedule(start, 0.05, steps, 100)
 
 
-def make_learner(policy="epsilon", num_epochs=2, num_minibatches=3, schedule=decaying):
+def given_rollout(replay_state, num_steps):
+    """A stand-in for the replay's `read_recent`: the "replay state" is the rollout itself."""
+    del num_steps
+    return replay_state
+
+
+def make_learner(policy="epsilon", num_epochs=2, num_minibatches=3, schedule=decaying, T=4):
+    """PQN with an MLP; its `learn` takes `(transitions, first)` in place of a replay."""
     optimizer = optax.chain(optax.clip_by_global_norm(10.0), optax.adam(1e-2))
-    return pqn.make_pqn(mlp(), optimizer, POLICIES[policy], schedule, lambda_=0.65,
-                        num_epochs=num_epochs, num_minibatches=num_minibatches)  # fmt: skip
+    agent = pqn.make_pqn(mlp(), optimizer, POLICIES[policy].sample, schedule, given_rollout, 3,
+                         num_steps=T, lambda_=0.65, num_epochs=num_epochs,
+                         num_minibatches=num_minibatches)  # fmt: skip
+    parts = agent.learn.args[0]
+    return types.SimpleNamespace(agent=agent, parts=parts, init=agent.init, act=agent.act,
+                                 update=functools.partial(pqn.update, parts),
+                                 learn_rollout=functools.partial(pqn.learn_rollout, parts),
+                                 targets=functools.partial(pqn.targets, parts))  # fmt: skip
 
 
 def fixed_batch(seed=0, B=64, A=3):
@@ -190,27 +201,47 @@ def test_learn_runs_every_epoch_and_minibatch():
     learner = make_learner(num_epochs=2, num_minibatches=3)
     rollout, _ = random_rollout(3, T=4, E=6)
     state = learner.init(jax.random.PRNGKey(0), jnp.zeros((1, 2)))
-    last_obs = np.zeros((6, 2), np.float32)
-    learn = jax.jit(learner.learn)
-    new_state, metrics = learn(state, rollout, last_obs)
+    learn = jax.jit(learner.learn_rollout)
+    new_state, metrics = learn(state, rollout)
     assert int(new_state.updates) == 6  # 2 epochs × 3 minibatches
     assert np.isfinite(float(metrics["loss"])) and np.isfinite(float(metrics["mean_q"]))
     changed = jax.tree_util.tree_map(lambda a, b: not np.allclose(a, b), state.params,
                                      new_state.params)  # fmt: skip
     assert any(jax.tree_util.tree_leaves(changed))
-    again, _ = learn(state, rollout, last_obs)  # same state and key: the same result
+    again, _ = learn(state, rollout)  # same state and key: the same result
     jax.tree_util.tree_map(np.testing.assert_array_equal, again.params, new_state.params)
 
 
-def test_targets_use_the_next_observations():
+def test_targets_bootstrap_on_the_next_observations():
     learner = make_learner()
     state = learner.init(jax.random.PRNGKey(2), jnp.zeros((1, 2)))
     rollout, _ = random_rollout(4, T=3, E=2)
-    last_obs = np.ones((2, 2), np.float32)
-    obs_t = pqn.next_observations(rollout, last_obs)
-    q_t = mlp().apply(state.params, obs_t).q_values
+    q_t = mlp().apply(state.params, rollout.s_t).q_values
     expected = pqn.rollout_targets(rollout, q_t, 0.65)
-    np.testing.assert_allclose(learner.targets(state, rollout, last_obs), expected, rtol=1e-6)
+    np.testing.assert_allclose(learner.targets(state, rollout), expected, rtol=1e-6)
+
+
+def test_agent_learn_reads_the_rollout_from_the_replay_state():
+    learner = make_learner()
+    state = learner.init(jax.random.PRNGKey(2), jnp.zeros((1, 2)))
+    rollout, _ = random_rollout(5, T=4, E=6)
+    transitions = types.SimpleNamespace(s_tm1=rollout.s_tm1, a_tm1=rollout.a_tm1,
+                                        r_t=rollout.r_t, discount_t=rollout.discount_t,
+                                        s_t=rollout.s_t)  # fmt: skip
+    new_state, same, metrics = learner.agent.learn(state, (transitions, rollout.first))
+    assert same[1] is rollout.first  # the replay is read, never changed
+    expected, _ = learner.learn_rollout(state, pqn.from_replay(transitions, rollout.first))
+    jax.tree_util.tree_map(np.testing.assert_array_equal, new_state.params, expected.params)
+
+
+def test_from_replay_cuts_lambda_before_a_first_step():
+    first = np.array([[True, False], [False, False], [False, True], [True, False]])
+    t = types.SimpleNamespace(s_tm1=0, a_tm1=0, r_t=0, discount_t=0, s_t=0)
+    rollout = pqn.from_replay(t, jnp.asarray(first))
+    # Step k is done when step k+1 follows a reset; the last step's successor is unknown.
+    np.testing.assert_array_equal(rollout.done, [[False, False], [False, True], [True, False],
+                                                 [False, False]])  # fmt: skip
+    np.testing.assert_array_equal(rollout.first, first)
 
 
 @pytest.mark.parametrize("policy", ["epsilon", "boltzmann"])
@@ -230,12 +261,14 @@ def test_act_follows_the_policy(policy):
 
 
 @pytest.mark.parametrize(
-    "kwargs", [dict(lambda_=1.5), dict(num_epochs=0), dict(num_minibatches=2.0)]
+    "kwargs",
+    [dict(lambda_=1.5), dict(num_epochs=0), dict(num_minibatches=2.0), dict(num_steps=0)],
 )
 def test_make_pqn_validates(kwargs):
-    settings = dict(lambda_=0.65, num_epochs=2, num_minibatches=4) | kwargs
+    settings = dict(lambda_=0.65, num_epochs=2, num_minibatches=4, num_steps=4) | kwargs
     with pytest.raises(ValueError, match=next(iter(kwargs))):
-        pqn.make_pqn(mlp(), optax.sgd(0.1), POLICIES["epsilon"], lambda s, x: x, **settings)
+        pqn.make_pqn(mlp(), optax.sgd(0.1), POLICIES["epsilon"].sample, lambda s, x: x,
+                     given_rollout, 3, **settings)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- LayerNorm
@@ -304,11 +337,10 @@ def test_learn_vmapped_over_seeds_equals_each_seed_alone():
     stacked = jax.tree_util.tree_map(lambda *x: np.stack(x), *rollouts)
     keys = jax.random.split(jax.random.PRNGKey(4), 2)
     states = jax.vmap(lambda k: learner.init(k, jnp.zeros((1, 2))))(keys)
-    last_obs = np.zeros((2, 6, 2), np.float32)
-    together, _ = jax.jit(jax.vmap(learner.learn))(states, stacked, last_obs)
+    together, _ = jax.jit(jax.vmap(learner.learn_rollout))(states, stacked)
     for s in range(2):
         seed = jax.tree_util.tree_map(lambda x, s=s: x[s], (states, together))
-        alone, _ = learner.learn(seed[0], rollouts[s], last_obs[s])
+        alone, _ = learner.learn_rollout(seed[0], rollouts[s])
         jax.tree_util.tree_map(assert_close, seed[1].params, alone.params)
 
 

@@ -11,7 +11,8 @@ validated once) and a `ReplayState` pytree; `make_replay` binds them with `funct
     uniform.py      the uniform draw: O(batch) rejection sampling among valid transitions
     sum_tree.py     the sum tree's descent and updates
     prioritized.py  the proportional draw, `set_priorities`, importance weights
-    batch.py        drawn slots → a `Transition` batch
+    batch.py        drawn slots → a `Transition` batch; the newest rows read in order
+                    (`read_recent`, PQN's rollout)
 
 To change how a batch is drawn, write a function `(layout, state, key, batch_size) ->
 (row_t, column, probability)` like `uniform.uniform_draw` and bind it with `batch.sample`.
@@ -71,6 +72,8 @@ class Replay(NamedTuple):
     dedup_frames: bool
     set_priorities: Callable[[ReplayState, Array, Array], ReplayState] = _keep_state
     prioritized: bool = False
+    # (state, num_steps) → (transitions [T, E, ...], first [T, E]): the newest rows, in order.
+    read_recent: Callable[[ReplayState, int], tuple[Transition, Array]] | None = None
 
 
 def make_replay(
@@ -126,4 +129,5 @@ def make_replay(
         dedup_frames=layout.dedup_frames,
         set_priorities=set_priorities,
         prioritized=layout.prioritized,
+        read_recent=functools.partial(batch.read_recent, layout),
     )

@@ -45,3 +45,22 @@ def sample(
         )
     row_t, column, probabilities = draw(layout, state, key, batch_size)
     return read_transitions(layout, state, row_t, column, probabilities)
+
+
+def read_recent(layout: Layout, state: ReplayState, num_steps: int) -> tuple[Transition, Array]:
+    """Every column's transitions ending at its `num_steps` newest rows, oldest first, and
+    whether each follows a reset (`first`): leaves `[T, E, ...]`, time-major, T = num_steps.
+
+    What a learner without replay reads (PQN's rollout): the buffer is then sized to hold the
+    rollout (capacity_per_env = T), and the row before the oldest one read is the last of
+    the previous rollout (or the reset observation), so no transition is lost between rollouts.
+    """
+    if not 1 <= num_steps <= layout.capacity_per_env:
+        raise ValueError(f"read_recent: num_steps={num_steps} must be in [1, capacity_per_env="
+                         f"{layout.capacity_per_env}]")  # fmt: skip
+    T, E = num_steps, layout.num_envs
+    rows = (state.cursor - T + jnp.arange(T)) % layout.rows  # [T], oldest first
+    row_t, column = jnp.repeat(rows, E), jnp.tile(jnp.arange(E), T)
+    flat = read_transitions(layout, state, row_t, column, jnp.full((T * E,), 1.0 / (T * E)))
+    unflatten = lambda x: x.reshape((T, E) + x.shape[1:])  # noqa: E731
+    return Transition(*(unflatten(x) for x in flat)), state.first[rows]

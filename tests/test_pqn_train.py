@@ -1,0 +1,160 @@
+"""PQN in the loop: the rollout read from the replay, iterations of whole rollouts, exact resume.
+
+The pure pieces (targets, minibatches, the update) are tests/test_pqn.py's."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxdqn.config import Config, EnvConfig, TrainConfig
+from jaxdqn.options import RunOptions
+from jaxdqn.plan import make_plan
+from jaxdqn.presets import cartpole
+from jaxdqn.replay import make_replay
+from jaxdqn.train import make_train
+from tests.test_checkpoint import COMMON, check_resume_equals_uninterrupted_run, run_then_resume
+
+T, E = 3, 2
+
+
+def add_stream(replay, state, rows):
+    """Adds rows of (obs value, action, reward, discount, first) to every column (column c
+    gets obs value + 100·c), as the loop adds env steps."""
+    for value, action, reward, discount, first in rows:
+        obs = np.stack([np.full((2,), value + 100 * c) for c in range(E)])
+        state = replay.add(state, obs.astype(np.float32), np.full(E, action, np.int32),
+                           np.full(E, reward, np.float32), np.full(E, discount, np.float32),
+                           np.full(E, first))  # fmt: skip
+    return state
+
+
+def test_read_recent_hand_worked_across_rollouts():
+    replay = make_replay(T * E, E, (2,), np.float32)  # PQN's sizing: one rollout per column
+    state = replay.init()
+    # The reset observation (0), then a rollout of 3 steps; the second step ends a game, so
+    # the third follows a reset (first).
+    rows = [(0, 0, 0.0, 0.0, True), (1, 1, 1.0, 0.9, False), (2, 2, 2.0, 0.0, False),
+            (3, 0, 0.0, 0.9, True)]  # fmt: skip
+    state = add_stream(replay, state, rows)
+    t, first = replay.read_recent(state, T)
+    assert t.s_tm1.shape == (T, E, 2) and first.shape == (T, E)
+    np.testing.assert_array_equal(t.s_tm1[:, 0, 0], [0, 1, 2])
+    np.testing.assert_array_equal(t.s_t[:, 0, 0], [1, 2, 3])
+    np.testing.assert_array_equal(t.s_t[:, 1, 0], [101, 102, 103])  # columns kept apart
+    np.testing.assert_array_equal(t.a_tm1[:, 0], [1, 2, 0])
+    np.testing.assert_array_equal(t.r_t[:, 0], [1, 2, 0])
+    np.testing.assert_allclose(t.discount_t[:, 0], [0.9, 0.0, 0.9])
+    np.testing.assert_array_equal(first[:, 0], [False, False, True])
+    # The next rollout starts from the last row of this one: no transition falls between.
+    state = add_stream(replay, state, [(4, 1, 1.0, 0.9, False), (5, 2, 0.0, 0.9, False),
+                                       (6, 0, 1.0, 0.9, False)])  # fmt: skip
+    t, first = replay.read_recent(state, T)
+    np.testing.assert_array_equal(t.s_tm1[:, 0, 0], [3, 4, 5])
+    np.testing.assert_array_equal(t.s_t[:, 0, 0], [4, 5, 6])
+    assert not np.asarray(first).any()
+    with pytest.raises(ValueError, match="num_steps=4"):
+        replay.read_recent(state, T + 1)
+
+
+def test_read_recent_rebuilds_frame_stacks_as_stored_whole():
+    """Frame-deduplicated storage (Atari) reads the same rollouts as plain storage."""
+    K, H = 4, 3
+    rng = np.random.default_rng(0)
+    plain = make_replay(T * E, E, (K, H, H), np.uint8, dedup_frames=False)
+    dedup = make_replay(T * E, E, (K, H, H), np.uint8, dedup_frames=True)
+    states = [plain.init(), dedup.init()]
+    stacks = np.repeat(rng.integers(0, 255, (E, 1, H, H), np.uint8), K, axis=1)  # a reset
+    for step in range(3 * T + 1):
+        first = np.full(E, step == 0)
+        if step == 5:  # column 0's game ends: its next stack is refilled with one frame
+            stacks[0] = rng.integers(0, 255, (1, H, H), np.uint8)
+            first[0] = True
+        args = (stacks, np.full(E, step % 3, np.int32), np.ones(E, np.float32),
+                np.full(E, 0.9, np.float32), first)  # fmt: skip
+        states = [r.add(s, *args) for r, s in zip((plain, dedup), states, strict=True)]
+        if step and step % T == 0:
+            (a, first_a), (b, first_b) = (
+                r.read_recent(s, T) for r, s in zip((plain, dedup), states, strict=True)
+            )
+            jax.tree_util.tree_map(np.testing.assert_array_equal, a[:5], b[:5])
+            np.testing.assert_array_equal(first_a, first_b)
+        new = rng.integers(0, 255, (E, 1, H, H), np.uint8)
+        stacks = np.concatenate([stacks[:, 1:], new], axis=1)
+
+
+def pqn_config(**train) -> Config:
+    """CartPole with PQN: 4 envs, rollouts of 8 steps, 2 epochs of 4 minibatches."""
+    base = cartpole()
+    return dataclasses.replace(
+        base,
+        env=EnvConfig(env_id="CartPole-v1", envs_per_seed=4, num_seeds=2),
+        agent=dataclasses.replace(base.agent, learner="pqn", layer_norm=True, num_epochs=2,
+                                  num_minibatches=4, td_lambda=0.65, optimizer="radam"),
+        train=TrainConfig(**{"total_frames": 32 * 8, "learning_starts": 0, "rollout_steps": 8,
+                             "log_interval": 32, **train}),
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_iterations_are_rollouts_learned_whole_and_in_order():
+    config = pqn_config()
+    assert config.env_steps_per_iteration == 8 and config.learn_calls_per_iteration == 1
+    assert config.updates_per_iteration == 8 and config.replay_capacity == 32
+    trainer = make_train(make_plan(config, RunOptions(chunk_iterations=1)))
+    state = trainer.init()
+    read = jax.vmap(trainer.replay.read_recent, in_axes=(0, None))
+    rollouts = []
+    for i in range(1, 4):
+        state, metrics = trainer.run(state, 1)
+        np.testing.assert_array_equal(state.agent.updates, [8 * i] * 2)  # K·M per rollout
+        np.testing.assert_array_equal(state.agent.steps, [32 * i] * 2)  # T·E agent steps
+        assert metrics["score"].shape == (1, 8, 2, 4)  # [iterations, T, S, E]
+        rollouts.append(read(state.replay, 8))
+    for (a, _), (b, _) in zip(rollouts, rollouts[1:], strict=False):
+        # Each rollout begins where the previous one ended: every step is learned once.
+        np.testing.assert_array_equal(b.s_tm1[:, 0], a.s_t[:, -1])
+        np.testing.assert_array_equal(b.s_tm1[:, 1:], b.s_t[:, :-1])
+    # Acting reached the envs: CartPole games end within 8·3 steps only rarely; at least the
+    # observations moved.
+    assert not np.array_equal(rollouts[0][0].s_tm1, rollouts[2][0].s_tm1)
+
+
+@pytest.mark.slow
+def test_pqn_parts_come_from_the_config():
+    import optax
+
+    from jaxdqn.train import make_optimizer
+
+    config = pqn_config()
+    trainer = make_train(make_plan(config, RunOptions(chunk_iterations=1)))
+    assert trainer.parts.network.layer_norm
+    assert trainer.replay.capacity_per_env == 8  # one rollout per env
+    assert not hasattr(trainer.init().agent, "target_params")  # no target network
+    params = {"w": jnp.array([1.0, -2.0])}
+    grads = {"w": jnp.array([30.0, 40.0])}  # norm 50: clipped to 10
+    lr = config.agent.learning_rate
+    ours = make_optimizer(config)
+    theirs = optax.chain(optax.clip_by_global_norm(10.0), optax.radam(lr, eps=1.5e-4))
+    for opt in (ours, theirs):
+        # RAdam's first steps are not rectified (ρ_1 = 1 < 5): a bias-corrected momentum step,
+        # -lr · g, on the clipped gradient [6, 8].
+        updates, _ = opt.update(grads, opt.init(params), params)
+        np.testing.assert_allclose(updates["w"], [-6 * lr, -8 * lr], rtol=1e-5)
+
+
+# PQN through the command line, resumed: 4 envs, rollouts of 8 steps, resumed at 512 steps.
+PQN = ["--learner", "pqn", "--layer-norm", "--envs-per-seed", "4", "--rollout-steps", "8",
+       "--num-minibatches", "4", "--num-epochs", "2", "--learning-starts", "0",
+       "--optimizer", "radam", "--chunk-iterations", "4", "--log-interval", "128",
+       "--exploration-steps", "600"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_pqn_resumes_exactly(tmp_path_factory, tmp_path):
+    """N steps, stop, resume to 2N (episodes restart at N) equals 2N steps in one process
+    restarting its episodes at N: params, optimiser state, the rollout held, every metric."""
+    resumed = run_then_resume(tmp_path_factory.mktemp("runs"), COMMON + PQN, n=512)
+    check_resume_equals_uninterrupted_run(resumed, tmp_path, n=512)
