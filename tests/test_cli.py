@@ -22,7 +22,18 @@ sys.path.insert(0, str(ROOT / "experiments"))
 import _cli  # noqa: E402
 import assault  # noqa: E402
 
-ATARI = ["nature", "dopamine", "cleanrl", "drq_eps", "c51", "qr_dqn", "rainbow", "der", "iqn"]
+ATARI = [
+    "nature",
+    "dopamine",
+    "cleanrl",
+    "drq_eps",
+    "c51",
+    "qr_dqn",
+    "rainbow",
+    "der",
+    "iqn",
+    "pqn_atari",
+]
 
 
 def test_the_old_script_module_is_the_library_module():

@@ -218,7 +218,8 @@ def test_presets_construct():
     assert cartpole.agent.network == "mlp"
     assert cartpole.total_steps == cartpole.train.total_frames
     assert set(config.PRESETS) == {"nature", "dopamine", "cleanrl", "drq_eps", "cartpole", "c51",
-                                   "qr_dqn", "rainbow", "der", "iqn", "minatar"}  # fmt: skip
+                                   "qr_dqn", "rainbow", "der", "iqn", "minatar", "pqn_minatar",
+                                   "pqn_atari"}  # fmt: skip
 
 
 def test_augmentation_refused_on_a_non_atari_env():
