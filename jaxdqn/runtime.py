@@ -99,6 +99,9 @@ def resolve_spec(config: Config, options: RunOptions | None = None) -> tuple[Run
     chunk = options.chunk_iterations or (
         (1 if e.num_seeds == 1 and atari_on_cpu else 4) if conv_on_cpu else 250
     )  # measured best on CPU (BENCHMARKS.md, "Chunk length on CPU" and "gymnax backend")
+    if not options.chunk_iterations:  # records and evaluations come between chunks: a chunk
+        # spans at most log_interval agent steps (PQN's iterations are thousands of steps)
+        chunk = min(chunk, max(1, config.train.log_interval // config.agent_steps_per_iteration))
     chunk = min(chunk, config.learning_iterations)
     unroll = options.unroll or (chunk if conv_on_cpu else 1)
     seed_loop = (

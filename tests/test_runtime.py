@@ -41,6 +41,20 @@ def test_cpu_defaults_follow_the_measured_best():
     assert not mlp.straight_line and (mlp.num_processes, mlp.process_index) == (1, 0)
 
 
+def test_default_chunks_span_at_most_a_log_interval():
+    """PQN's iterations are whole rollouts (4,096 agent steps on MinAtar): its default chunk
+    holds log_interval // 4,096 of them, so records and evaluations come as often as asked."""
+    from jaxdqn.presets import pqn_minatar
+
+    config = pqn_minatar()  # log_interval 16,384 = 4 rollouts of 128 envs × 32 steps
+    assert resolve(config, RuntimeOptions(env_backend="gymnax")).chunk_iterations == 4
+    rare = dataclasses.replace(config, train=dataclasses.replace(config.train, log_interval=1_000))
+    assert resolve(rare, RuntimeOptions(env_backend="gymnax")).chunk_iterations == 1
+    # A chunk length given is taken as given.
+    given = RuntimeOptions(env_backend="gymnax", chunk_iterations=8)
+    assert resolve(rare, given).chunk_iterations == 8
+
+
 def test_options_override_and_chunks_never_exceed_the_budget():
     config = cartpole_preset()  # 99,000 learning iterations
     got = resolve(config, RuntimeOptions(chunk_iterations=64, unroll=8, seed_loop=1))
