@@ -534,6 +534,11 @@ def test_runs_that_differ_in_their_agent_are_labelled_by_it():
         "categorical_double_q, mlp_dueling, noisy, 3-step, prioritized · epsilon",
     ]
     assert run_labels([runs[0], Run(Path("c"), records, dqn)]) == ["epsilon [a]", "epsilon [c]"]
+    pqn = {"agent": {"policy": "epsilon", "loss": "q", "network": "mlp", "learner": "pqn",
+                     "td_lambda": 0.95, "layer_norm": True}, "replay": {"n_step": 1}}  # fmt: skip
+    assert run_labels([runs[0], Run(Path("d"), records, pqn)])[1] == (
+        "pqn (λ 0.95), mlp, layer_norm · epsilon"
+    )
 
 
 def test_probability_of_improvement_hand_worked_and_against_mann_whitney():

@@ -177,9 +177,12 @@ def split_run(run: Run) -> list[Run]:
 def agent_label(run: Run) -> str:
     """`categorical_double_q, mlp_dueling, noisy, 3-step, prioritized`: what the agent learns
     and with which parts, from the run's config (the loss; the network, noise, n-step returns
-    and prioritised replay where set)."""
+    and prioritised replay where set); `pqn (λ 0.65), minatar, layer_norm` for PQN."""
     config = run.config or {}
     agent, replay = config.get("agent") or {}, config.get("replay") or {}
+    if agent.get("learner") == "pqn":  # no replay, no loss name: Q(λ) over rollouts
+        norm = ", layer_norm" if agent.get("layer_norm") else ""
+        return f"pqn (λ {agent.get('td_lambda', '?')}), {agent.get('network', '?')}{norm}"
     parts = [agent.get("loss", "?"), agent.get("network", "?")]
     parts += ["noisy"] if agent.get("noisy") else []
     parts += [f"{replay['n_step']}-step"] if (replay.get("n_step") or 1) > 1 else []
