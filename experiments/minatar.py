@@ -69,8 +69,9 @@ def table(games: dict[str, dict], dqn: bool = True) -> str:
     (for DQN runs; purejaxql publishes no MinAtar curve of PQN to set beside its runs)."""
     import numpy as np
 
+    theirs = "Young & Tian 2019 DQN" if dqn else "published PQN (purejaxql has no MinAtar curve)"
     lines = ["| game | seeds | frames per seed | ours: last 100 training games (mean ± sd over "
-             "seeds) | Young & Tian 2019 DQN at the same frames |",
+             f"seeds) | {theirs} at the same frames |",
              "|---|---|---|---|---|"]  # fmt: skip
     for game, run in games.items():
         means = [np.mean(scores) for scores in run["last_100"]]
