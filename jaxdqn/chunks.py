@@ -118,8 +118,7 @@ def learn_strategy(agent: Agent, num_seeds: int, seed_loop: bool) -> Callable:
 
 def learn_each_seed(agent: Agent, num_seeds: int, agent_state, replay_state):
     """Same result as vmap(agent.learn), each seed's whole `learn` on its own."""
-    take = lambda tree, s: jax.tree_util.tree_map(lambda x: x[s], tree)  # noqa: E731
-    out = [agent.learn(take(agent_state, s), take(replay_state, s)) for s in range(num_seeds)]
+    out = [agent.learn(_seed(agent_state, s), _seed(replay_state, s)) for s in range(num_seeds)]
     states, replay_states, metrics = (stack_trees(x) for x in zip(*out, strict=True))
     return states, replay_states, metrics
 
@@ -129,11 +128,15 @@ def learn_seed_by_seed(agent: Agent, num_seeds: int, agent_state: AgentState,
     """Same result as vmap(agent.learn), but each seed's gradient is computed on its own:
     a vmapped conv gradient becomes a grouped convolution, slow on XLA CPU."""
     agent_state, batch = jax.vmap(agent.sample_batch)(agent_state, replay_state)
-    take = lambda tree, s: jax.tree_util.tree_map(lambda x: x[s], tree)  # noqa: E731
-    out = [agent.update(take(agent_state, s), take(batch, s)) for s in range(num_seeds)]
+    out = [agent.update(_seed(agent_state, s), _seed(batch, s)) for s in range(num_seeds)]
     states, metrics, priorities = (stack_trees(x) for x in zip(*out, strict=True))
     replay_state = jax.vmap(agent.set_priorities)(replay_state, batch.indices, priorities)
     return states, replay_state, metrics
+
+
+def _seed(tree, s: int):
+    """Seed `s`'s slice of a tree whose leaves lead with the seed axis."""
+    return jax.tree_util.tree_map(lambda x: x[s], tree)
 
 
 # An iteration's env steps inside jit: straight-line up to this many (DQN's iterations take 1
