@@ -52,6 +52,7 @@ def check_cartpole_solved(tmp_path, backend):
     check_cartpole_learns(tmp_path, backend, 100_000, 400, 25_000)
 
 
+@pytest.mark.long  # CI keeps IQN's and PQN's CartPole learning tests (same agent, loop, env)
 def test_cartpole_learns_three_seeds(tmp_path):
     """The host-stepped envpool backend is not run here: it reproduces envpool-xla's runs
     exactly (tests/test_backends.py)."""

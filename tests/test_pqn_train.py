@@ -102,7 +102,9 @@ def pqn_config(**train) -> Config:
 @pytest.mark.slow
 # The host-stepped path runs an iteration's env steps the same way for every learner
 # (tests/test_chunks.py: host and in-jit chunks agree, also over a rollout's scanned steps).
-@pytest.mark.parametrize("backend", ["envpool-xla", "gymnax"])
+# envpool-xla's PQN runs in CI through the resume and learning tests below.
+@pytest.mark.parametrize("backend", [pytest.param("envpool-xla", marks=pytest.mark.long),
+                                     "gymnax"])  # fmt: skip
 def test_iterations_are_rollouts_learned_whole_and_in_order(backend):
     config = pqn_config()
     assert config.env_steps_per_iteration == 8 and config.learn_calls_per_iteration == 1
@@ -210,7 +212,7 @@ def test_pqn_minatar_through_the_script(tmp_path, capsys):
     assert config["options"]["env_backend"] == "gymnax"
 
 
-@pytest.mark.slow
+@pytest.mark.long  # the DQN seed loop's equality stays in CI (test_train)
 def test_pqn_seed_by_seed_equals_vmapped_seeds():
     """The CPU's seed loop (each seed's whole learn on its own, `chunks.learn_each_seed`)
     gives the vmapped seeds' params after two rollouts."""

@@ -223,9 +223,14 @@ def test_committed_runs_still_load(run, registries):
     rundir.import_components(run)  # the forked components of those that have any
     config = load_run_config(run)
     assert dataclasses.asdict(config)["env"]["env_id"] == record["config"]["env"]["env_id"]
-    options = options_from_record(record)  # written before config.json held "options"
-    assert options.run_dir == record["config"]["train"].get("run_dir", "runs")
-    assert options.env_backend == record["config"]["env"].get("env_backend", "auto")
+    options = options_from_record(record)
+    # Runs written before config.json held "options" kept them in the config's sections.
+    expected = record.get("options") or {
+        "run_dir": record["config"]["train"].get("run_dir", "runs"),
+        "env_backend": record["config"]["env"].get("env_backend", "auto"),
+    }
+    assert options.run_dir == expected["run_dir"]
+    assert options.env_backend == expected["env_backend"]
 
 
 def test_there_are_committed_runs():
