@@ -40,6 +40,7 @@ def tiny_assault_run(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.long  # CI time; tests/test_forking plays a forked run in CI
 def test_play_writes_decodable_video_with_every_frame(tiny_assault_run):
     out, run_dir = tiny_assault_run
     result = play.main(["--run", str(run_dir), "--episodes", "1", "--video",
@@ -56,6 +57,7 @@ def test_play_writes_decodable_video_with_every_frame(tiny_assault_run):
 
 
 @pytest.mark.slow
+@pytest.mark.long  # CI time; tests/test_forking plays a forked run in CI
 def test_export_and_load_params_match_checkpoint(tiny_assault_run, tmp_path, capsys):
     out, run_dir = tiny_assault_run
     path = tmp_path / "params.msgpack"
@@ -75,6 +77,7 @@ def test_export_and_load_params_match_checkpoint(tiny_assault_run, tmp_path, cap
 
 
 @pytest.mark.slow
+@pytest.mark.long  # CI time; tests/test_forking plays a forked run in CI
 def test_evaluate_command_plays_the_same_games_for_policies_that_agree(tiny_assault_run, tmp_path):
     """Every seed of the run plays the same games under ε = 0 and under Boltzmann at τ → 0
     (both the argmax); the Q gaps are those of the states played, recomputed here."""
@@ -104,6 +107,7 @@ def test_q_gaps_keep_the_states_still_playing():
 
 
 @pytest.mark.slow
+@pytest.mark.long  # CI time; tests/test_forking plays a forked run in CI
 def test_play_errors_are_clear(tiny_assault_run, tmp_path, capsys):
     _, run_dir = tiny_assault_run
     (tmp_path / "nockpt").mkdir()
