@@ -15,8 +15,9 @@ less), the ratio of the medians, and the settings side by side. Writes `<peer>.m
     python benchmarks/peers/run.py --cleanrl-src ~/src/cleanrl      # source from a checkout
 
 The pairs: CleanRL's `dqn_atari_jax.py` against `--preset cleanrl`, Dopamine's DrQ(ε) against
-`--preset drq_eps`, on Assault. Both sides fix ε at 0.01 (the steady phase after exploration:
-greedy actions, one forward pass per step) and warm up 1,000 agent steps, so that a short run
+`--preset drq_eps`, purejaxql's `pqn_atari.py` against `--preset pqn_atari`, on Assault. Both
+sides fix ε at 0.01 (the steady phase after exploration: greedy actions, one forward pass per
+step) and warm up 1,000 agent steps (PQN's pair: none, 128 envs each), so that a short run
 measures the learning phase a long run spends nearly all its time in; the Nature pair holds
 100,000 transitions, the DrQ(ε) pair 110,000 (the preset's).
 """
@@ -36,7 +37,7 @@ from collections.abc import Callable
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
-from benchmarks.peers import cleanrl, common, dopamine, jaxdqn_side  # noqa: E402
+from benchmarks.peers import cleanrl, common, dopamine, jaxdqn_side, purejaxql  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Comparison:
     skip: float  # seconds of the learning phase left out (the peer's first update compiles)
     interval: float  # seconds per measured interval
     startup_limit: float  # seconds allowed before learning starts
+    envs_per_seed: int = 1  # PQN's pair: 128, purejaxql's
 
 
 def jaxdqn_command(c: Comparison, preset: str, conv_padding: str | None = None) -> list[str]:
@@ -59,7 +61,7 @@ def jaxdqn_command(c: Comparison, preset: str, conv_padding: str | None = None) 
     return [sys.executable, os.path.join(ROOT, "benchmarks", "peers", "jaxdqn_side.py"),
             f"--preset={preset}", f"--env-id={c.game}-v5",
             f"--learning-starts={c.learning_starts}", f"--replay-capacity={c.replay_capacity}",
-            f"--epsilon={c.epsilon}", *padding]  # fmt: skip
+            f"--epsilon={c.epsilon}", f"--envs-per-seed={c.envs_per_seed}", *padding]  # fmt: skip
 
 
 def jaxdqn_counter(line: str) -> int | None:
@@ -136,6 +138,21 @@ def compare_dopamine(args: argparse.Namespace, c: Comparison) -> dict:
             "settings": table}  # fmt: skip
 
 
+def compare_purejaxql(args: argparse.Namespace, c: Comparison) -> dict:
+    """purejaxql's pqn_atari.py against `--preset pqn_atari`: 128 envs each, no warm-up, no
+    replay (the rollout is the batch)."""
+    home = os.path.join(args.cache, "purejaxql")
+    src = common.fetch_source(purejaxql.SOURCE, os.path.join(home, "src"), args.purejaxql_src)
+    python = common.make_venv(os.path.join(home, "venv"), purejaxql.requirements())
+    cmd = purejaxql.command(python, src, c.game, c.epsilon)
+    pqn = dataclasses.replace(c, learning_starts=0, envs_per_seed=128)
+    runs = interleave(args, pqn, "purejaxql", lambda: (cmd, purejaxql.counter), "pqn_atari")
+    table = purejaxql.settings(jaxdqn_config(pqn, "pqn_atari", args.conv_padding))
+    return {"peer": "purejaxql", "source": f"{purejaxql.SOURCE.repo}@{purejaxql.SOURCE.commit}",
+            "versions": common.installed_versions(python, purejaxql.VERSIONED), "runs": runs,
+            "settings": table}  # fmt: skip
+
+
 def jaxdqn_config(c: Comparison, preset: str, conv_padding: str | None):
     argv = jaxdqn_command(c, preset, conv_padding)[2:]
     return jaxdqn_side.make_config(jaxdqn_side.parser().parse_args(argv))
@@ -183,7 +200,7 @@ def git_commit() -> str:
     return out.stdout.strip() or "unknown"
 
 
-PEERS = {"cleanrl": compare_cleanrl, "dopamine": compare_dopamine}
+PEERS = {"cleanrl": compare_cleanrl, "dopamine": compare_dopamine, "purejaxql": compare_purejaxql}
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -196,6 +213,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--cache", default=os.path.expanduser("~/.cache/jaxdqn-peers"))
     p.add_argument("--cleanrl-src", default=None, help="a CleanRL checkout to take files from")
     p.add_argument("--dopamine-src", default=None, help="a Dopamine checkout to take files from")
+    p.add_argument("--purejaxql-src", default=None, help="a purejaxql checkout to take files from")
     p.add_argument(
         "--conv-padding",
         choices=["VALID", "SAME"],
