@@ -85,7 +85,8 @@ class LegacyGym:
 make = envpool.make
 envpool.make = lambda *args, **kwargs: LegacyGym(make(*args, **kwargs))
 import purejaxql.pqn_atari as pqn
-alg = OmegaConf.to_container(OmegaConf.load(os.path.join(src, "purejaxql/config/alg/pqn_atari.yaml")))
+yaml = os.path.join(src, "purejaxql", "config", "alg", "pqn_atari.yaml")
+alg = OmegaConf.to_container(OmegaConf.load(yaml))
 config = {**alg, "NUM_SEEDS": 1, "SEED": seed, "WANDB_MODE": "offline",
           "ENV_NAME": f"{game}-v5", "EPS_START": epsilon, "EPS_FINISH": epsilon,
           "TEST_DURING_TRAINING": False, "TOTAL_TIMESTEPS": 1e9, "TOTAL_TIMESTEPS_DECAY": 1e9}
