@@ -159,6 +159,7 @@ PQN = ["--learner", "pqn", "--layer-norm", "--envs-per-seed", "4", "--rollout-st
 
 
 @pytest.mark.slow
+@pytest.mark.long  # CI time (≈25 s); DQN's exact resume stays in CI (test_checkpoint)
 def test_pqn_resumes_exactly(tmp_path_factory, tmp_path):
     """N steps, stop, resume to 2N (episodes restart at N) equals 2N steps in one process
     restarting its episodes at N: params, optimiser state, the rollout held, every metric."""

@@ -39,6 +39,7 @@ def assault_run(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.long  # CI time; CI runs Assault through this script on ale-xla (test_ale_xla)
 def test_assault_smoke_real_scores_and_finite_losses(assault_run):
     out, run_dir = assault_run
     records = read_metrics(run_dir)
@@ -66,6 +67,7 @@ def test_assault_smoke_real_scores_and_finite_losses(assault_run):
 
 
 @pytest.mark.slow
+@pytest.mark.long  # CI time; CI runs Assault through this script on ale-xla (test_ale_xla)
 def test_assault_smoke_never_samples_across_reset(assault_run):
     """Every stored step that follows a terminal (life loss or game end) is marked first_t,
     so the sampler, which never draws first_t rows (test_replay), cannot pair across it; and
@@ -211,6 +213,7 @@ def test_warmup_and_learning_chunk_compile_once(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.long  # CI time; CI runs Assault through this script on ale-xla (test_ale_xla)
 def test_assault_truncation_bootstraps_and_life_loss_does_not(assault_run):
     """In the trainer's replay a truncation (300-step cap) is stored with discount γ — it
     bootstraps — and the next row starts an episode; a life loss or game end stores 0."""

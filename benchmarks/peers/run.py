@@ -205,7 +205,8 @@ PEERS = {"cleanrl": compare_cleanrl, "dopamine": compare_dopamine, "purejaxql": 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--peers", nargs="+", choices=list(PEERS), default=list(PEERS))
+    p.add_argument("--peers", nargs="+", choices=list(PEERS), default=["cleanrl", "dopamine"],
+                   help="default: cleanrl dopamine (purejaxql: opt-in)")  # fmt: skip
     p.add_argument("--game", default="Assault")
     p.add_argument("--seconds", type=float, default=300.0, help="learning time per run")
     p.add_argument("--rounds", type=int, default=3, help="rounds of peer then jaxdqn")
