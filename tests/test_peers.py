@@ -9,7 +9,9 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.peers import cleanrl, dopamine  # noqa: E402
+import numpy as np  # noqa: E402
+
+from benchmarks.peers import cleanrl, dopamine, purejaxql  # noqa: E402
 from benchmarks.peers.common import (  # noqa: E402
     PinnedFile,
     Sample,
@@ -19,6 +21,7 @@ from benchmarks.peers.common import (  # noqa: E402
     sha256,
     summary,
 )
+from benchmarks.peers.legacy_gym import LegacyGym  # noqa: E402
 
 
 def test_interval_rates_hand_worked():
@@ -42,6 +45,39 @@ def test_the_step_counters_read_their_own_lines_only():
     assert cleanrl.new_counter()("SPS: 1") == cleanrl.STEPS_PER_LINE  # a fresh count per run
     assert dopamine.counter("dopamine agent_steps=1250\n") == 1250
     assert dopamine.counter("I1203 Average training steps per second: 7.1") is None
+    assert purejaxql.counter("purejaxql env_step=4096") == 4096
+    assert purejaxql.counter("purejaxql compiling") is None
+
+
+class _GymnasiumPool:
+    """envpool ≥ 0.9's `env_type="gym"` in miniature: gymnasium's API, attributes read-only."""
+
+    num_envs = property(lambda self: 3)
+
+    def reset(self):
+        return np.zeros(3), {"lives": np.array([4, 4, 4])}
+
+    def step(self, action):
+        return (np.ones(3), np.array([0.0, 1.0, 0.0]), np.array([True, False, False]),
+                np.array([False, False, True]), {"lives": np.array([3, 4, 4])})  # fmt: skip
+
+    def xla(self):
+        return "handle", "recv", "send", lambda handle, action: (handle + "'", self.step(action))
+
+
+def test_legacy_gym_gives_purejaxql_the_api_it_was_written_for():
+    env = LegacyGym(_GymnasiumPool())
+    env.num_envs, env.name = 3, "Assault-v5"  # the script sets these; envpool's env refuses
+    assert env.num_envs == 3 and env.name == "Assault-v5"
+    assert np.array_equal(env.reset(), np.zeros(3))  # obs only
+    obs, reward, done, info = env.step(np.zeros(3, int))
+    assert done.tolist() == [True, False, True]  # terminated or truncated
+    assert info["TimeLimit.truncated"].tolist() == [False, False, True]
+    assert info["lives"].tolist() == [3, 4, 4] and reward.tolist() == [0.0, 1.0, 0.0]
+    handle, _, _, step = env.xla()
+    handle, (obs, reward, done, info) = step(handle, np.zeros(3, int))
+    assert handle == "handle'" and done.tolist() == [True, False, True]
+    assert info["TimeLimit.truncated"].tolist() == [False, False, True]
 
 
 def test_fetch_source_checks_every_file(tmp_path):

@@ -9,7 +9,7 @@ repository asks for jax ≤ 0.4.38, and its PQN code runs unchanged on this one)
 `gym` 0.23.1 its envpool wrapper asserts, and hydra/omegaconf/wandb, which it imports. The
 one adaptation: envpool 1.2.5's `env_type="gym"` speaks gymnasium's API (reset → (obs, info),
 five-tuple steps), where the script's wrapper was written for envpool 0.8's legacy one; the
-launcher puts the legacy API in front of it (done = terminated or truncated, as envpool 0.8 did).
+launcher puts the legacy API in front of it (`legacy_gym.py`).
 
 The script logs through `wandb.log` from a `jax.debug.callback` after every rollout when its
 `WANDB_MODE` is not "disabled"; the launcher below replaces `wandb.log` with a print of the
@@ -45,42 +45,11 @@ LAUNCHER = """\
 import os, sys
 import envpool, jax, wandb
 from omegaconf import OmegaConf
-src, game, epsilon, seed = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
-sys.path.insert(0, src)
+src, here, game, epsilon, seed = sys.argv[1:4] + [float(sys.argv[4]), int(sys.argv[5])]
+sys.path[:0] = [src, here]
+from legacy_gym import LegacyGym
 wandb.log = lambda metrics, step=None: print(
     f"purejaxql env_step={int(metrics['env_step'])}", flush=True)
-
-
-class LegacyGym:
-    # envpool >= 0.9's env_type="gym" is gymnasium's API; the script's wrapper was written for
-    # the legacy one (envpool 0.8): reset -> obs, step -> (obs, reward, done, info) with
-    # done = terminated or truncated and info["TimeLimit.truncated"], on the host and in xla().
-    def __init__(self, env):
-        self.__dict__["_env"] = env
-
-    def __getattr__(self, name):
-        return getattr(self._env, name)
-
-    def __setattr__(self, name, value):
-        self.__dict__[name] = value
-
-    def reset(self, **kwargs):
-        return self._env.reset(**kwargs)[0]
-
-    def step(self, action):
-        obs, reward, terminated, truncated, info = self._env.step(action)
-        return obs, reward, terminated | truncated, {**info, "TimeLimit.truncated": truncated}
-
-    def xla(self):
-        handle, recv, send, step = self._env.xla()
-
-        def legacy_step(handle, action):
-            handle, (obs, reward, terminated, truncated, info) = step(handle, action)
-            info = {**info, "TimeLimit.truncated": truncated}
-            return handle, (obs, reward, terminated | truncated, info)
-
-        return handle, recv, send, legacy_step
-
 
 make = envpool.make
 envpool.make = lambda *args, **kwargs: LegacyGym(make(*args, **kwargs))
@@ -107,7 +76,8 @@ def command(python: str, src: str, game: str, epsilon: float, seed: int = 1) -> 
     launcher = os.path.join(src, "launch_purejaxql.py")
     with open(launcher, "w") as f:
         f.write(LAUNCHER)
-    return [python, launcher, src, game, str(epsilon), str(seed)]
+    here = os.path.dirname(os.path.abspath(__file__))  # legacy_gym.py
+    return [python, launcher, src, here, game, str(epsilon), str(seed)]
 
 
 def counter(line: str) -> int | None:
