@@ -19,7 +19,10 @@ them) by pixel: each panel's axes calibrated on its tick marks (≈139.5 px per 
 the DQN line's colour (#2c74b3) averaged over the 5 pixel columns around the frame count. The
 5M value is read at 4.95M, the last column inside the axes. Reading error: ±0.1–0.2 where the
 curve is flat; where it climbs steeply ±1–1.5 (Freeway at 0.5M: 33.3–35.8 over the 5 columns,
-Asterix at 1M: 6.9–7.7).
+Asterix at 1M: 6.9–7.7). Which step size those curves use is not stated; read against the
+README's step-size sweep they sit at each game's best step size (Asterix 2⁻¹³, half the
+preset's 2.5e-4), the earlier figure of 2019 at the preset's: results/README.md, "Which step
+size do Young & Tian's MinAtar curves use?".
 """
 
 from __future__ import annotations
