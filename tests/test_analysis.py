@@ -582,3 +582,21 @@ def test_compare_reads_the_committed_arms(tmp_path):
     assert (tmp_path / "c.png").stat().st_size > 10_000
     with pytest.raises(SystemExit):
         compare.main(["--arm", "no-equals-sign", "--out", str(tmp_path / "d")])
+
+
+def test_compare_gives_no_interval_for_an_evaluation_some_seeds_lack():
+    """A further evaluation that only some seeds have is shown seed by seed, never as an
+    interval over the arm; one every seed has gets its mean and bootstrap interval."""
+    from jaxdqn.analysis import compare
+    from jaxdqn.analysis.stats import mean_ci
+
+    assert compare._extra_cell(np.array([np.nan, np.nan, 673.8])) == "seed 2: 673.8 (1 of 3 seeds)"
+    assert (
+        compare._extra_cell(np.array([1.0, np.nan, 3.0]))
+        == "seed 0: 1.0, seed 2: 3.0 (2 of 3 seeds)"
+    )
+    assert compare._extra_cell(np.array([np.nan, np.nan])) == "—"
+    mean, low, high = mean_ci(np.array([1.0, 2.0, 6.0]))
+    assert mean == 3.0 and compare._extra_cell(np.array([1.0, 2.0, 6.0])) == (
+        f"3.0 [{low:.1f}, {high:.1f}]"
+    )

@@ -83,6 +83,18 @@ def _interval(values: np.ndarray, digits: int = 1) -> str:
     return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
+def _extra_cell(values: np.ndarray) -> str:
+    """A further evaluation's cell: mean and CI when every seed has it; otherwise the seeds that
+    have it, one by one (an interval over some seeds would pass for one over the arm)."""
+    have = ~np.isnan(values)
+    if have.all():
+        return _interval(values)
+    if not have.any():
+        return "—"
+    seeds = ", ".join(f"seed {i}: {v:.1f}" for i, v in enumerate(values) if have[i])
+    return f"{seeds} ({have.sum()} of {values.size} seeds)"
+
+
 def table(curves: Sequence[ArmCurve]) -> str:
     """The Markdown table: one row per arm."""
     names = sorted({name for c in curves for name in c.extra})
@@ -92,10 +104,7 @@ def table(curves: Sequence[ArmCurve]) -> str:
     for i, c in enumerate(curves):
         cells = [c.name, str(c.finals.size), ", ".join(f"{v:.1f}" for v in c.finals),
                  _interval(c.finals)]  # fmt: skip
-        for name in names:
-            values = c.extra.get(name, np.array([np.nan]))
-            values = values[~np.isnan(values)]
-            cells.append(_interval(values) if values.size else "—")
+        cells += [_extra_cell(c.extra.get(name, np.array([np.nan]))) for name in names]
         p, low, high = probability_of_improvement_ci(c.finals, curves[0].finals)
         cells.append("—" if i == 0 else f"{p:.2f} [{low:.2f}, {high:.2f}]")
         rows.append("| " + " | ".join(cells) + " |")
