@@ -8,9 +8,10 @@ Trains `<dir>/<Game>-MinAtar` with the minatar preset (the authors' DQN, 5M fram
 game, its seeds vmapped in one process; a finished run is reused, an unfinished one resumed.
 Then writes `<dir>/minatar.md`: per game, the mean over seeds of the last 100 training games'
 mean return — the quantity Young & Tian plot — beside their DQN's value at the same number of
-frames (read off their curves at 0.25M, 0.5M, 1M, 2M and 5M frames; "—" at other budgets), and
-`<dir>/minatar.json`, the games it is computed from (each seed's last 100 scores). Any
-other flag goes to every run (e.g. `--total-frames 500000` for the budget of results/minatar.md).
+frames and step size (read off their curves; "—" at other budgets and step sizes), and
+`<dir>/minatar.json`, the games it is computed from (each seed's last 100 scores and the
+step size). Any other flag goes to every run (e.g. `--total-frames 500000` for the budget of
+results/minatar.md, `--learning-rate 4.8828125e-4` for Freeway's best step size).
 
 The published values are read off the DQN curves of the figure in kenjyoung/MinAtar's README
 (img/learning_curves.gif, commit 87c2bc8 of 2020-02-14, "consistent with [the] most recent
@@ -22,13 +23,18 @@ curve is flat; where it climbs steeply ±1–1.5 (Freeway at 0.5M: 33.3–35.8 o
 Asterix at 1M: 6.9–7.7). Which step size those curves use is not stated; read against the
 README's step-size sweep they sit at each game's best step size (Asterix 2⁻¹³, half the
 preset's 2.5e-4), the earlier figure of 2019 at the preset's: results/README.md, "Which step
-size do Young & Tian's MinAtar curves use?".
+size do Young & Tian's MinAtar curves use?" — and our runs at both step sizes bear it out
+(results/README.md, "MinAtar: DQN on all four games"). So a run at its game's best step size
+(`BEST_STEP_SIZE`) is set beside the 2020 curve, one at `dqn.py`'s 2.5e-4 beside the 2019
+curve (img/results.gif of commit 3d3e816, read the same way at 0.5M and 5M only), any other
+beside nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -48,13 +54,28 @@ PUBLISHED_DQN = {
     "SpaceInvaders": {250_000: 22.6, 500_000: 28.0, 1_000_000: 32.6, 2_000_000: 41.4,
                       5_000_000: 43.5},
 }  # fmt: skip
+# The 2019 figure (at dqn.py's 2⁻¹², inferred): at 0.5M read by pixel columns as above; at 5M
+# the endpoints of results/README.md's step-size table. Breakout and Freeway ±1 (the DQN line
+# partly hidden under "DQN without target").
+PUBLISHED_DQN_2019 = {
+    "Asterix": {500_000: 5.3, 5_000_000: 12.0},
+    "Breakout": {500_000: 7.0, 5_000_000: 9.0},
+    "Freeway": {500_000: 17.5, 5_000_000: 49.6},
+    "Seaquest": {5_000_000: 15.5},
+    "SpaceInvaders": {500_000: 28.3, 5_000_000: 45.0},
+}  # fmt: skip
+DQN_STEP_SIZE = 0.00025  # examples/dqn.py's STEP_SIZE (the minatar preset's), the sweep's 2⁻¹²
+# Each game's best log2 step size on the README's sweep figure (img/sensitivity_curves.gif).
+BEST_STEP_SIZE = {"Asterix": 2**-13, "Breakout": 2**-9, "Freeway": 2**-11, "Seaquest": 2**-13,
+                  "SpaceInvaders": 2**-12}  # fmt: skip
 GAMES = ("Asterix", "Breakout", "Freeway", "SpaceInvaders")  # gymnax 0.0.9 has no Seaquest
 
 
 def last_games(runs: dict[str, Path]) -> dict[str, dict]:
-    """Per game with a checkpoint: its frames per seed and each seed's last 100 training games
-    (from the checkpoint's record of every finished game)."""
+    """Per game with a checkpoint: its frames per seed, its step size and each seed's last 100
+    training games (from the checkpoint's record of every finished game)."""
     from jaxdqn.checkpoint import Checkpointer
+    from jaxdqn.rundir import CONFIG_FILE
 
     out = {}
     for game, run_dir in runs.items():
@@ -63,25 +84,41 @@ def last_games(runs: dict[str, Path]) -> dict[str, dict]:
         if frames is not None:
             history = checkpointer.restore_meta()["history_scores"]  # every game, per seed
             last = [[float(score) for score in scores[-100:]] for scores in history]
-            out[game] = {"frames": frames, "last_100": last}
+            config = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+            step_size = config["config"]["agent"]["learning_rate"]
+            out[game] = {"frames": frames, "learning_rate": step_size, "last_100": last}
     return out
 
 
+def published(game: str, frames: int, step_size: float) -> str:
+    """Young & Tian's DQN curve at `frames` for a run at `step_size`: the 2020 figure's at the
+    game's best step size, the 2019 figure's at dqn.py's, "—" where neither was read."""
+
+    def at(target: float | None) -> bool:  # the same point of the sweep's log2 grid
+        return target is not None and abs(math.log2(step_size / target)) < 0.05
+
+    if at(BEST_STEP_SIZE.get(game)) and frames in PUBLISHED_DQN.get(game, {}):
+        return f"≈{PUBLISHED_DQN[game][frames]} (2020 figure)"
+    if at(DQN_STEP_SIZE) and frames in PUBLISHED_DQN_2019.get(game, {}):
+        return f"≈{PUBLISHED_DQN_2019[game][frames]} (2019 figure)"
+    return "—"
+
+
 def table(games: dict[str, dict], dqn: bool = True) -> str:
-    """The Markdown table of `last_games`' output, beside the published DQN curve's value
-    (for DQN runs; purejaxql publishes no MinAtar curve of PQN to set beside its runs)."""
+    """The Markdown table of `last_games`' output, beside the published DQN curve's value at the
+    same frames and step size (for DQN runs; purejaxql publishes no MinAtar curve of PQN)."""
     import numpy as np
 
-    theirs = "Young & Tian 2019 DQN" if dqn else "published PQN (purejaxql has no MinAtar curve)"
-    lines = ["| game | seeds | frames per seed | ours: last 100 training games (mean ± sd over "
-             f"seeds) | {theirs} at the same frames |",
-             "|---|---|---|---|---|"]  # fmt: skip
+    theirs = "Young & Tian's DQN" if dqn else "published PQN (purejaxql has no MinAtar curve)"
+    lines = ["| game | seeds | frames per seed | step size | ours: last 100 training games (mean "
+             f"± sd over seeds) | {theirs} at the same frames and step size |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
     for game, run in games.items():
         means = [np.mean(scores) for scores in run["last_100"]]
-        published = PUBLISHED_DQN[game].get(run["frames"]) if dqn else None
-        theirs = "—" if published is None else f"≈{published}"
-        lines.append(f"| {game} | {len(means)} | {run['frames']:,} | {np.mean(means):.1f} ± "
-                     f"{np.std(means):.1f} | {theirs} |")  # fmt: skip
+        step_size = run.get("learning_rate", DQN_STEP_SIZE)  # tables written before it was kept
+        theirs = published(game, run["frames"], step_size) if dqn else "—"
+        lines.append(f"| {game} | {len(means)} | {run['frames']:,} | {step_size:.3g} | "
+                     f"{np.mean(means):.1f} ± {np.std(means):.1f} | {theirs} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

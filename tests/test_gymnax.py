@@ -235,6 +235,26 @@ def test_minatar_network_refused_off_minatar():
         )
 
 
+def test_minatar_table_sets_each_run_beside_the_curve_of_its_step_size():
+    """A run at its game's best step size goes beside the 2020 figure, one at dqn.py's 2.5e-4
+    beside the 2019 figure, any other beside nothing; mean ± sd over seeds of the last games."""
+    import minatar
+
+    games = {
+        "Asterix": {"frames": 500_000, "learning_rate": 2**-13, "last_100": [[1, 3], [2, 4]]},
+        "Freeway": {"frames": 500_000, "learning_rate": 0.00025, "last_100": [[10.0], [20.0]]},
+        "Breakout": {"frames": 500_000, "learning_rate": 1e-3, "last_100": [[5.0]]},
+        "SpaceInvaders": {"frames": 123_456, "learning_rate": 0.00025, "last_100": [[7.0]]},
+    }  # fmt: skip
+    rows = minatar.table(games).splitlines()[2:]
+    assert rows == [
+        "| Asterix | 2 | 500,000 | 0.000122 | 2.5 ± 0.5 | ≈1.0 (2020 figure) |",  # means 2, 3
+        "| Freeway | 2 | 500,000 | 0.00025 | 15.0 ± 5.0 | ≈17.5 (2019 figure) |",
+        "| Breakout | 1 | 500,000 | 0.001 | 5.0 ± 0.0 | — |",  # neither figure's step size
+        "| SpaceInvaders | 1 | 123,456 | 0.00025 | 7.0 ± 0.0 | — |",  # no curve read there
+    ]
+
+
 @pytest.mark.slow
 @pytest.mark.long  # gymnax training runs in CI (test_every_stored_transition_is_a_real_one)
 def test_minatar_script_smoke(tmp_path, capsys):
