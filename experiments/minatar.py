@@ -75,7 +75,7 @@ def last_games(runs: dict[str, Path]) -> dict[str, dict]:
     """Per game with a checkpoint: its frames per seed, its step size and each seed's last 100
     training games (from the checkpoint's record of every finished game)."""
     from jaxdqn.checkpoint import Checkpointer
-    from jaxdqn.rundir import CONFIG_FILE
+    from jaxdqn.rundir import read_config
 
     out = {}
     for game, run_dir in runs.items():
@@ -84,8 +84,7 @@ def last_games(runs: dict[str, Path]) -> dict[str, dict]:
         if frames is not None:
             history = checkpointer.restore_meta()["history_scores"]  # every game, per seed
             last = [[float(score) for score in scores[-100:]] for scores in history]
-            config = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
-            step_size = config["config"]["agent"]["learning_rate"]
+            step_size = read_config(run_dir)["config"]["agent"]["learning_rate"]
             out[game] = {"frames": frames, "learning_rate": step_size, "last_100": last}
     return out
 
